@@ -1,0 +1,129 @@
+"""Rollout buffers that rewrite the reward once per rollout, right before GAE.
+
+The whole of Soft/Residual PPO's difference from PPO lives in :meth:`SoftRewardMixin.rewrite_rewards`:
+
+    r_t  <-  r_t  -  α · log πθ(a_t|s_t)  +  ω' · log π_prior(a_t|s_t)          (paper Eq. 6 and 8)
+
+applied to the whole rollout in one vectorised step (one batched forward pass of the prior), after SB3's
+``collect_rollouts`` has filled the buffer and before it calls ``compute_returns_and_advantage``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
+
+# Maps the buffer's (flattened) observations and actions to log π_prior(a|s), shape (n_samples,).
+PriorLogProbFn = Callable[[np.ndarray | dict[str, np.ndarray], np.ndarray], np.ndarray]
+
+
+class NonFiniteLogProbError(FloatingPointError):
+    """A log-probability entering the rewritten reward is NaN or infinite."""
+
+
+class SoftRewardMixin:
+    """Reward rewrite shared by :class:`SoftRolloutBuffer` and :class:`SoftDictRolloutBuffer`.
+
+    Storage fields, each of shape ``(n_steps, n_envs)``, valid after ``compute_returns_and_advantage``:
+
+    - ``env_rewards``: the reward SB3 collected: the env's reward (normalised if the env is a
+      ``VecNormalize`` with ``norm_reward=True``) plus ``γ·V(s_T)`` on steps cut by a time limit.
+    - ``log_probs`` (SB3's field): ``log πθ(a|s)`` of the sampled, unclipped action, at collection time.
+    - ``entropy_rewards``: ``-α · log πθ(a|s)``.
+    - ``prior_log_probs``: ``log π_prior(a|s)`` (zeros when there is no prior or ``ω' = 0``).
+    - ``prior_rewards``: ``ω' · log π_prior(a|s)``.
+    - ``rewards`` (SB3's field): the rewritten reward that GAE sees, ``env + entropy + prior``.
+
+    The coefficients are set by the algorithm before each rollout through :meth:`set_reward_terms`, so
+    that a coefficient changed between rollouts (by a callback, say) takes effect at once.
+    """
+
+    rewards: np.ndarray
+    log_probs: np.ndarray
+    observations: np.ndarray | dict[str, np.ndarray]
+    actions: np.ndarray
+    buffer_size: int
+    n_envs: int
+
+    reward_ent_coef: float = 0.0
+    prior_coef: float = 0.0
+    prior_log_prob_fn: PriorLogProbFn | None = None
+    first_timestep: int = 0
+
+    def set_reward_terms(
+        self,
+        reward_ent_coef: float,
+        prior_coef: float = 0.0,
+        prior_log_prob_fn: PriorLogProbFn | None = None,
+        first_timestep: int = 0,
+    ) -> None:
+        """Set the coefficients of the next rewrite.
+
+        :param reward_ent_coef: α (α̂ for Residual PPO), the weight of ``-log πθ`` in the reward
+        :param prior_coef: ω', the weight of ``log π_prior`` in the reward
+        :param prior_log_prob_fn: batched ``log π_prior(a|s)``; required when ``prior_coef > 0``
+        :param first_timestep: the model's ``num_timesteps`` when the rollout starts, to name the
+            global step in error messages
+        """
+        if prior_coef > 0 and prior_log_prob_fn is None:
+            raise ValueError("prior_coef > 0 needs a prior_log_prob_fn")
+        self.reward_ent_coef = float(reward_ent_coef)
+        self.prior_coef = float(prior_coef)
+        self.prior_log_prob_fn = prior_log_prob_fn
+        self.first_timestep = int(first_timestep)
+
+    def _check_finite(self, values: np.ndarray, term: str) -> None:
+        bad = ~np.isfinite(values)
+        if bad.any():
+            step, env = (int(i) for i in np.argwhere(bad)[0])
+            timestep = self.first_timestep + step * self.n_envs + env + 1
+            raise NonFiniteLogProbError(
+                f"non-finite {term} ({values[step, env]}) at rollout step {step}, env {env} "
+                f"(timestep {timestep}); {int(bad.sum())} of {bad.size} values are non-finite"
+            )
+
+    def _flat(self, array: np.ndarray) -> np.ndarray:
+        return array.reshape(self.buffer_size * self.n_envs, *array.shape[2:])
+
+    def rewrite_rewards(self) -> None:
+        """Replace ``rewards`` by ``r - α·log πθ(a|s) + ω'·log π_prior(a|s)``, all steps at once."""
+        self._check_finite(self.log_probs, "log πθ(a|s) (the policy's log-prob)")
+        self.env_rewards = self.rewards.copy()
+        self.entropy_rewards = -self.reward_ent_coef * self.log_probs
+        if self.prior_coef > 0:
+            assert self.prior_log_prob_fn is not None
+            if isinstance(self.observations, dict):
+                observations = {key: self._flat(obs) for key, obs in self.observations.items()}
+            else:
+                observations = self._flat(self.observations)
+            flat = self.prior_log_prob_fn(observations, self._flat(self.actions))
+            self.prior_log_probs = np.asarray(flat, dtype=np.float32).reshape(self.buffer_size, self.n_envs)
+            self._check_finite(self.prior_log_probs, "log π_prior(a|s) (the prior's log-prob)")
+        else:
+            self.prior_log_probs = np.zeros_like(self.rewards)
+        self.prior_rewards = self.prior_coef * self.prior_log_probs
+        self.rewards = (self.env_rewards + self.entropy_rewards + self.prior_rewards).astype(np.float32)
+
+    def compute_returns_and_advantage(self, last_values: th.Tensor, dones: np.ndarray) -> None:
+        self.rewrite_rewards()
+        super().compute_returns_and_advantage(last_values, dones)  # type: ignore[misc]
+
+    def reward_term_means(self) -> dict[str, float]:
+        """Per-rollout means of the reward terms, keyed by their logger names."""
+        return {
+            "rewards/env": float(np.mean(self.env_rewards)),
+            "rewards/entropy_term": float(np.mean(self.entropy_rewards)),
+            "rewards/prior_term": float(np.mean(self.prior_rewards)),
+            "rewards/total": float(np.mean(self.rewards)),
+        }
+
+
+class SoftRolloutBuffer(SoftRewardMixin, RolloutBuffer):
+    """SB3's :class:`RolloutBuffer` with the soft/residual reward rewrite (see :class:`SoftRewardMixin`)."""
+
+
+class SoftDictRolloutBuffer(SoftRewardMixin, DictRolloutBuffer):
+    """SB3's :class:`DictRolloutBuffer` with the soft/residual reward rewrite (see :class:`SoftRewardMixin`)."""

@@ -1,0 +1,197 @@
+"""Soft PPO: PPO on the maximum-entropy reward ``r - α·log πθ(a|s)`` (paper Eq. 4-6)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, TypeVar
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_rpg.common.buffers import SoftDictRolloutBuffer, SoftRewardMixin, SoftRolloutBuffer
+from sb3_rpg.common.policies import POLICY_ALIASES
+
+SelfSoftPPO = TypeVar("SelfSoftPPO", bound="SoftPPO")
+
+# entropy_mode -> (α in the reward, α in the loss), paper Sec. III-A and Table I.
+ENTROPY_MODES: dict[str, tuple[bool, bool]] = {
+    "soft": (True, False),  # Soft PPO: -α·log πθ in every step's reward
+    "end": (False, True),  # End-Entropy PPO: SB3's usual entropy bonus in the loss only
+    "repeat": (True, True),  # Repeat-Entropy PPO: both
+}
+
+
+def check_coef(name: str, value: float) -> float:
+    """Return ``value`` as a float, or raise a ValueError unless it is finite and >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
+    return float(value)
+
+
+class SoftPPO(PPO):
+    """Soft PPO (Wang et al., *Residual Policy Gradient*, Eq. 6): PPO whose advantages are computed on
+    ``r_t - α·log πθ(a_t|s_t)``, the maximum-entropy reward, instead of on ``r_t`` plus an entropy loss.
+
+    The log-prob is the one SB3 stores at collection time for the sampled (unclipped) action; the rewrite
+    is one vectorised step per rollout (:class:`~sb3_rpg.common.buffers.SoftRewardMixin`).
+    ``entropy_mode`` selects the variants of the paper's Table I; ``ent_coef=0`` is No-Entropy PPO.
+    After construction ``reward_ent_coef`` is α in the reward and ``ent_coef`` is α in the loss (SB3's
+    meaning), one of them 0 unless ``entropy_mode="repeat"``.
+
+    :param policy: The policy model to use (``"MlpPolicy"``, ``"StateStdMlpPolicy"``, ``"CnnPolicy"``,
+        ``"MultiInputPolicy"``, or a class)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: The learning rate, a constant or a function of the remaining progress (1 to 0)
+    :param n_steps: The number of steps to run for each environment per update
+    :param batch_size: Minibatch size
+    :param n_epochs: Number of epochs when optimizing the surrogate loss
+    :param gamma: Discount factor
+    :param gae_lambda: Factor for trade-off of bias vs variance for Generalized Advantage Estimator
+    :param clip_range: Clipping parameter ε, a constant or a function of the remaining progress
+    :param clip_range_vf: Clipping parameter for the value function (None: no clipping)
+    :param normalize_advantage: Whether to normalize the advantage
+    :param ent_coef: α, the entropy coefficient (>= 0); where it acts depends on ``entropy_mode``
+    :param entropy_mode: ``"soft"`` (default): ``-α·log πθ`` in every step's reward, no entropy loss;
+        ``"end"``: SB3's entropy bonus in the loss only (End-Entropy PPO); ``"repeat"``: both
+        (Repeat-Entropy PPO)
+    :param vf_coef: Value function coefficient for the loss calculation
+    :param max_grad_norm: The maximum value for the gradient clipping
+    :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
+    :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
+    :param rollout_buffer_class: Rollout buffer class, a subclass of ``SoftRewardMixin`` (default:
+        ``SoftRolloutBuffer``, or ``SoftDictRolloutBuffer`` for dict observations)
+    :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation
+    :param target_kl: Limit the KL divergence between updates (None: no limit)
+    :param stats_window_size: Window size for the rollout logging (episodes)
+    :param tensorboard_log: The log location for tensorboard (None: no logging)
+    :param policy_kwargs: Additional arguments to be passed to the policy on creation
+        (``state_dependent_std=True`` selects the state-dependent std of Table III)
+    :param verbose: 0 no output, 1 info messages (the training table), 2 debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = POLICY_ALIASES  # type: ignore[assignment]
+    rollout_buffer: SoftRolloutBuffer
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: float | Schedule | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.01,
+        entropy_mode: str = "soft",
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        rollout_buffer_class: type[RolloutBuffer] | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
+        target_kl: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        if entropy_mode not in ENTROPY_MODES:
+            raise ValueError(f"entropy_mode must be one of {sorted(ENTROPY_MODES)}, got {entropy_mode!r}")
+        alpha = check_coef("ent_coef", ent_coef)
+        in_reward, in_loss = ENTROPY_MODES[entropy_mode]
+        self.entropy_mode = entropy_mode
+        self.reward_ent_coef = alpha if in_reward else 0.0
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            batch_size=batch_size,
+            n_epochs=n_epochs,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            clip_range=clip_range,
+            clip_range_vf=clip_range_vf,
+            normalize_advantage=normalize_advantage,
+            ent_coef=alpha if in_loss else 0.0,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
+            target_kl=target_kl,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=_init_setup_model,
+        )
+
+    def _setup_model(self) -> None:
+        if self.rollout_buffer_class is None:
+            dict_obs = isinstance(self.observation_space, spaces.Dict)
+            self.rollout_buffer_class = SoftDictRolloutBuffer if dict_obs else SoftRolloutBuffer
+        if not issubclass(self.rollout_buffer_class, SoftRewardMixin):
+            raise TypeError(
+                f"rollout_buffer_class must subclass sb3_rpg.common.buffers.SoftRewardMixin, "
+                f"got {self.rollout_buffer_class.__name__}"
+            )
+        super()._setup_model()
+
+    def _reward_terms(self) -> dict[str, Any]:
+        """Arguments of :meth:`SoftRewardMixin.set_reward_terms` for the next rollout."""
+        return {"reward_ent_coef": self.reward_ent_coef}
+
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
+        assert isinstance(rollout_buffer, SoftRewardMixin)
+        rollout_buffer.set_reward_terms(**self._reward_terms(), first_timestep=self.num_timesteps)
+        complete = super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        if complete:
+            for key, value in rollout_buffer.reward_term_means().items():
+                self.logger.record(key, value)
+        return complete
+
+    def learn(
+        self: SelfSoftPPO,
+        total_timesteps: int,
+        callback: Any = None,
+        log_interval: int = 1,
+        tb_log_name: str = "SoftPPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfSoftPPO:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
