@@ -129,9 +129,8 @@ def test_hopper_alive_bonus_without_termination_is_paid_only_when_healthy() -> N
 def test_reward_modes(env_id: str) -> None:
     rewards = {}
     for mode in ("basic", "addon", "full"):
-        rewards[mode] = [
-            (reward, info) for _, _, _, (_, reward, _, _, info) in _random_rollout(env_id, n_steps=20, reward=mode)
-        ]
+        steps = _random_rollout(env_id, n_steps=20, reward=mode)
+        rewards[mode] = [(reward, info) for _, _, _, (_, reward, _, _, info) in steps]
     for (basic, basic_info), (addon, addon_info), (full, full_info) in zip(
         rewards["basic"], rewards["addon"], rewards["full"], strict=True
     ):

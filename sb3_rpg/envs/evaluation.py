@@ -160,7 +160,9 @@ def _action_function(model: PolicyLike, deterministic: bool) -> Callable[[np.nda
 
         return act
     if not callable(model):
-        raise TypeError(f"model must be an SB3 BaseAlgorithm/BasePolicy or a callable, got {type(model).__name__}.")
+        raise TypeError(
+            f"model must be an SB3 BaseAlgorithm/BasePolicy or a callable, got {type(model).__name__}."
+        )
     return model
 
 

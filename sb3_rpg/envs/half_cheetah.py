@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 from gymnasium import utils
+from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from sb3_rpg.envs.base import AddonRewardMixin
 
@@ -31,7 +31,9 @@ class HalfCheetahAddonEnv(AddonRewardMixin, HalfCheetahEnv):
 
     addon_metric_name = "abs_angle"
 
-    def __init__(self, *, joint: str = DEFAULT_HALF_CHEETAH_JOINT, reward: str = "full", **kwargs: Any) -> None:
+    def __init__(
+        self, *, joint: str = DEFAULT_HALF_CHEETAH_JOINT, reward: str = "full", **kwargs: Any
+    ) -> None:
         if joint not in HALF_CHEETAH_JOINTS:
             valid = ", ".join(repr(name) for name in HALF_CHEETAH_JOINTS)
             raise ValueError(f"Unknown HalfCheetah joint {joint!r}; valid back-leg joints are {valid}.")
