@@ -1,13 +1,11 @@
 """sb3_rpg: Residual Policy Gradient (Soft PPO and Residual PPO) for Stable-Baselines3."""
 
+from sb3_rpg import priors
 from sb3_rpg.residual_ppo import ResidualPPO
 from sb3_rpg.soft_ppo import SoftPPO
 from sb3_rpg.version import __version__
 
-try:  # importing the envs registers sb3_rpg/HalfCheetah-v5, sb3_rpg/Hopper-v5 and sb3_rpg/Ant-v5
-    from sb3_rpg import envs  # noqa: F401
-except ImportError as error:  # pragma: no cover - only while the envs package is absent
-    if "sb3_rpg.envs" not in str(error):
-        raise
+# Importing the envs registers sb3_rpg/HalfCheetah-v5, sb3_rpg/Hopper-v5 and sb3_rpg/Ant-v5.
+from sb3_rpg import envs  # noqa: F401
 
-__all__ = ["ResidualPPO", "SoftPPO", "__version__"]
+__all__ = ["ResidualPPO", "SoftPPO", "__version__", "envs", "priors"]
