@@ -1,0 +1,259 @@
+"""The benchmark grid: budgets, variants of the paper's Tables I-III, YAML configs, filters, shards.
+
+A run is one (env, variant, seed) under one budget. Variants are named once across tables (Table I's
+``soft`` is also Table III's "Global Std." and Table II's prior), so each run is trained once whatever
+tables ask for it. Table II's greedy/kl/residual runs depend on the ``soft`` run of the same env and
+seed: :func:`build_grid` adds such dependencies to the grid even when filtered out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+HYPERPARAMS_DIR = HERE / "hyperparams"
+PAPER_RESULTS = HERE / "paper_results.yml"
+DEFAULT_RUNS_DIR = HERE / "runs"  # git-ignored raw run folders
+RESULTS_DIR = HERE / "results"  # committed reports
+
+#: Env keys of the YAML files, in the paper's Table II order; training uses ``sb3_rpg/<key>``.
+ENVS: tuple[str, ...] = ("HalfCheetah-v5", "Hopper-v5", "Ant-v5")
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each run trains and how it is evaluated.
+
+    :param name: budget name, also the sub-folder of the results directory.
+    :param timesteps: environment steps per run.
+    :param seeds: seeds run by default (``--seeds`` overrides).
+    :param final_episodes: episodes of the final evaluation of the final and of the best checkpoint.
+    :param eval_points: periodic evaluations per run (every ``timesteps / eval_points`` steps).
+    :param eval_episodes: episodes of each periodic evaluation.
+    :param eval_max_episode_steps: episode horizon of evaluations; None keeps the env's (1000).
+    """
+
+    name: str
+    timesteps: int
+    seeds: tuple[int, ...]
+    final_episodes: int
+    eval_points: int = 20
+    eval_episodes: int = 5
+    eval_max_episode_steps: int | None = None
+
+    @property
+    def eval_freq(self) -> int:
+        """Steps between periodic evaluations."""
+        return max(1, self.timesteps // self.eval_points)
+
+
+BUDGETS: dict[str, Budget] = {
+    # The paper's protocol: 5M steps (Appendix D.2), 5 seeds x 100 episodes = 500 episodes per cell.
+    "paper": Budget("paper", 5_000_000, (0, 1, 2, 3, 4), final_episodes=100),
+    # A sanity check of the trends within a CPU-day for one env.
+    "quick": Budget("quick", 400_000, (0, 1), final_episodes=20),
+    # Proves the pipeline only (two rollouts of 2048 steps, short evaluation episodes): numbers mean nothing.
+    "smoke": Budget("smoke", 4096, (0,), final_episodes=2, eval_points=2, eval_episodes=2, eval_max_episode_steps=200),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One algorithm setting of the paper's tables.
+
+    :param name: key in coefficients.yml and folder name.
+    :param label: the paper's row/column label.
+    :param algorithm: ``"SoftPPO"`` or ``"ResidualPPO"``.
+    :param reward: training reward of the env (``basic``, ``addon`` or ``full``).
+    :param entropy_mode: SoftPPO's ``entropy_mode``.
+    :param policy: policy alias.
+    :param objective: evaluation column that picks the best checkpoint.
+    :param needs_prior: trained from the Table I ``soft`` run of the same env and seed.
+    """
+
+    name: str
+    label: str
+    algorithm: str
+    reward: str
+    entropy_mode: str = "soft"
+    policy: str = "MlpPolicy"
+    objective: str = "basic_return"
+    needs_prior: bool = False
+
+
+VARIANTS: dict[str, Variant] = {
+    variant.name: variant
+    for variant in (
+        Variant("no_entropy", "No-Entropy PPO", "SoftPPO", "basic"),
+        Variant("end_entropy", "End-Entropy PPO", "SoftPPO", "basic", entropy_mode="end"),
+        Variant("repeat_entropy", "Repeat-Entropy PPO", "SoftPPO", "basic", entropy_mode="repeat"),
+        Variant("soft", "Soft PPO", "SoftPPO", "basic"),
+        Variant("soft_state_std", "Soft PPO, State Std.", "SoftPPO", "basic", policy="StateStdMlpPolicy"),
+        # Table II's objective is the full task: the best checkpoint maximizes the total return.
+        Variant("greedy", "Greedy PPO", "ResidualPPO", "addon", objective="total_return", needs_prior=True),
+        Variant("kl", "KL PPO", "ResidualPPO", "addon", objective="total_return", needs_prior=True),
+        Variant("residual", "Residual PPO", "ResidualPPO", "addon", objective="total_return", needs_prior=True),
+        Variant("full", "Full Policy", "SoftPPO", "full", objective="total_return"),
+    )
+}
+
+#: The run whose best checkpoint is the prior of Table II (and its "Prior Policy" row).
+PRIOR_VARIANT = "soft"
+
+#: Variants trained for each table (Table II's "Prior Policy" row is the prior's evaluation, no run).
+TABLES: dict[int, tuple[str, ...]] = {
+    1: ("no_entropy", "end_entropy", "repeat_entropy", "soft"),
+    2: ("greedy", "kl", "residual", "full"),
+    3: ("soft", "soft_state_std"),
+}
+
+
+@dataclass(frozen=True, order=True)
+class RunSpec:
+    """One training run of the grid; the field order is the grid's (dependency-first) order.
+
+    :param stage: 0 for the priors (Soft PPO), 1 for the other runs without prior, 2 for runs that need
+        one: priors first, since they are on the critical path of the grid.
+    :param env: env key (e.g. ``"HalfCheetah-v5"``).
+    :param seed: training seed.
+    :param variant: variant name.
+    :param budget: budget name.
+    """
+
+    stage: int
+    env: str
+    seed: int
+    variant: str
+    budget: str = field(compare=False)
+
+    @property
+    def env_id(self) -> str:
+        """The registered Gymnasium id trained on."""
+        return f"sb3_rpg/{self.env}"
+
+    @property
+    def name(self) -> str:
+        """Readable id, e.g. ``quick/HalfCheetah-v5/soft/seed0``."""
+        return f"{self.budget}/{self.env}/{self.variant}/seed{self.seed}"
+
+    def run_dir(self, results_dir: Path) -> Path:
+        """The run's folder under the common results directory."""
+        return Path(results_dir) / self.budget / self.env / self.variant / f"seed{self.seed}"
+
+    def dependencies(self) -> tuple[RunSpec, ...]:
+        """Runs that must finish first: the prior for greedy/kl/residual."""
+        if not VARIANTS[self.variant].needs_prior:
+            return ()
+        return (make_spec(self.env, PRIOR_VARIANT, self.seed, self.budget),)
+
+
+def make_spec(env: str, variant: str, seed: int, budget: str) -> RunSpec:
+    """Build a :class:`RunSpec` with its stage filled in."""
+    stage = 2 if VARIANTS[variant].needs_prior else 0 if variant == PRIOR_VARIANT else 1
+    return RunSpec(stage, env, seed, variant, budget)
+
+
+def resolve_env(name: str) -> str:
+    """Map ``HalfCheetah``, ``halfcheetah-v5`` or ``sb3_rpg/HalfCheetah-v5`` to ``HalfCheetah-v5``."""
+    short = name.split("/")[-1].lower()
+    short = re.sub(r"-v\d+$", "", short)
+    for env in ENVS:
+        if env.lower().startswith(short + "-v"):
+            return env
+    raise ValueError(f"unknown env {name!r}; choose from {', '.join(ENVS)}")
+
+
+def build_grid(
+    budget: str,
+    tables: tuple[int, ...] = (1, 2, 3),
+    envs: tuple[str, ...] | None = None,
+    variants: tuple[str, ...] | None = None,
+    seeds: tuple[int, ...] | None = None,
+) -> list[RunSpec]:
+    """All runs of the selected tables x envs x variants x seeds, plus their dependencies, sorted.
+
+    :param budget: budget name (its seeds are the default).
+    :param tables: table numbers (1, 2, 3).
+    :param envs: env names (any spelling :func:`resolve_env` accepts); None for all.
+    :param variants: keep only these variants of the selected tables; None for all.
+    :param seeds: seeds; None for the budget's.
+    :return: the sorted, duplicate-free list (priors before the runs that need them).
+    """
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}; choose from {', '.join(BUDGETS)}")
+    unknown = [table for table in tables if table not in TABLES]
+    if unknown:
+        raise ValueError(f"unknown tables {unknown}; choose from {sorted(TABLES)}")
+    bad = [variant for variant in variants or () if variant not in VARIANTS]
+    if bad:
+        raise ValueError(f"unknown variants {bad}; choose from {', '.join(VARIANTS)}")
+    env_keys = tuple(resolve_env(env) for env in envs) if envs else ENVS
+    seed_list = tuple(seeds) if seeds is not None else BUDGETS[budget].seeds
+    wanted = {variant for table in tables for variant in TABLES[table]}
+    if variants:
+        wanted &= set(variants)
+    grid = {make_spec(env, variant, seed, budget) for env in env_keys for variant in wanted for seed in seed_list}
+    grid |= {dep for spec in grid for dep in spec.dependencies()}
+    return sorted(grid)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``"i/N"`` (0 <= i < N) into ``(i, N)``."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not match or not 0 <= int(match[1]) < int(match[2]):
+        raise ValueError(f"--shard must be i/N with 0 <= i < N, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def shard(grid: list[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """The runs of shard ``index`` of ``count``: every ``count``-th run of the sorted grid.
+
+    Round-robin over the dependency-ordered grid gives each shard a share of the priors first, so
+    that shards rarely wait on each other; a run whose prior is in another shard waits for that
+    prior's ``result.json`` in the common results directory.
+    """
+    return [spec for position, spec in enumerate(sorted(grid)) if position % count == index]
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping."""
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def ppo_config(env: str, path: Path | None = None) -> dict[str, Any]:
+    """The env's block of ppo.yml, as written (plain YAML types)."""
+    config = load_yaml(path or HYPERPARAMS_DIR / "ppo.yml")
+    if env not in config:
+        raise KeyError(f"{env} has no block in {path or HYPERPARAMS_DIR / 'ppo.yml'}")
+    return config[env]
+
+
+def coefficients(env: str, variant: str, path: Path | None = None) -> dict[str, float]:
+    """α (``ent_coef``), ω' (``prior_coef``) and, for ResidualPPO, ``critic_warmup`` of one run."""
+    config = load_yaml(path or HYPERPARAMS_DIR / "coefficients.yml")
+    values = dict(config[env][variant])
+    if VARIANTS[variant].algorithm == "ResidualPPO":
+        values["critic_warmup"] = float(config["critic_warmup"])
+    return values
+
+
+def algorithm_kwargs(ppo: dict[str, Any]) -> dict[str, Any]:
+    """Turn a ppo.yml block into constructor kwargs (without ``n_envs``/``normalize``).
+
+    ``activation_fn`` names become torch modules, so the YAML stays plain data.
+    """
+    kwargs = {key: value for key, value in ppo.items() if key not in ("n_envs", "normalize")}
+    policy_kwargs = dict(kwargs.pop("policy_kwargs", {}) or {})
+    if isinstance(policy_kwargs.get("activation_fn"), str):
+        policy_kwargs["activation_fn"] = ACTIVATIONS[policy_kwargs["activation_fn"].lower()]
+    kwargs["policy_kwargs"] = policy_kwargs
+    return kwargs

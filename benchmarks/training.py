@@ -1,0 +1,316 @@
+"""Train and evaluate one run of the grid; its folder is complete once ``result.json`` exists.
+
+Folder of a run (``RunSpec.run_dir``)::
+
+    config.yaml              spec, hyperparameters, coefficients, command line, versions
+    logs/                    SB3 logger: progress.csv and tensorboard events
+    monitor/                 training episodes (SB3 Monitor)
+    evaluations.csv          periodic evaluations, one row per episode, with ``timesteps``
+    checkpoints/{best,last}.zip and {best,last}_vecnormalize.pkl
+    eval_final.csv, eval_best.csv   final evaluation of the last and of the best checkpoint
+    result.json              summary, written last and atomically: the run is finished
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import stable_baselines3
+import torch
+import yaml
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecNormalize
+
+import sb3_rpg
+from benchmarks.config import BUDGETS, PRIOR_VARIANT, VARIANTS, RunSpec, algorithm_kwargs, coefficients, ppo_config
+from sb3_rpg import ResidualPPO, SoftPPO
+from sb3_rpg.envs import evaluate_episodes
+
+RESULT_FILE = "result.json"
+ALGORITHMS = {"SoftPPO": SoftPPO, "ResidualPPO": ResidualPPO}
+# Episode seeds of evaluations, far from the training seeds (seed .. seed + n_envs - 1). The same for
+# every variant of a seed, so variants are compared on the same episodes (common random numbers).
+PERIODIC_EVAL_SEED = 1_000_000
+FINAL_EVAL_SEED = 2_000_000
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run is finished exactly when its ``result.json`` exists (it is written last)."""
+    return (Path(run_dir) / RESULT_FILE).is_file()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``: a reader (or a kill) never
+    sees a partial file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def prior_paths(spec: RunSpec, results_dir: Path) -> tuple[Path, Path]:
+    """The prior of a Table II run: best checkpoint and VecNormalize of the ``soft`` run, same env/seed."""
+    prior_dir = spec.dependencies()[0].run_dir(results_dir) if spec.dependencies() else None
+    if prior_dir is None:
+        raise ValueError(f"{spec.name} has no prior")
+    return prior_dir / "checkpoints" / "best.zip", prior_dir / "checkpoints" / "best_vecnormalize.pkl"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def run_config(spec: RunSpec, results_dir: Path, command: str) -> dict[str, Any]:
+    """Everything that defines the run, as saved to ``config.yaml``."""
+    budget = BUDGETS[spec.budget]
+    variant = VARIANTS[spec.variant]
+    config: dict[str, Any] = {
+        "run": spec.name,
+        "env": spec.env,
+        "env_id": spec.env_id,
+        "variant": spec.variant,
+        "label": variant.label,
+        "seed": spec.seed,
+        "algorithm": variant.algorithm,
+        "policy": variant.policy,
+        "train_reward": variant.reward,
+        "entropy_mode": variant.entropy_mode,
+        "best_objective": variant.objective,
+        "budget": {key: getattr(budget, key) for key in budget.__dataclass_fields__},
+        "ppo": ppo_config(spec.env),
+        "coefficients": coefficients(spec.env, spec.variant),
+        "command": command,
+        "git_commit": _git_commit(),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": str(torch.__version__),
+            "stable_baselines3": stable_baselines3.__version__,
+            "sb3_rpg": sb3_rpg.__version__,
+        },
+        "host": platform.node(),
+    }
+    if variant.needs_prior:
+        model, stats = prior_paths(spec, results_dir)
+        config["prior"] = {"model": str(model), "vec_normalize": str(stats)}
+    config["budget"]["seeds"] = list(budget.seeds)
+    return config
+
+
+def build_model(spec: RunSpec, run_dir: Path, results_dir: Path) -> SoftPPO:
+    """Create the env(s) and the algorithm of a run, as its config says."""
+    variant = VARIANTS[spec.variant]
+    ppo = ppo_config(spec.env)
+    kwargs = algorithm_kwargs(ppo)
+    coefs = coefficients(spec.env, spec.variant)
+    env = make_vec_env(
+        spec.env_id,
+        n_envs=int(ppo["n_envs"]),
+        seed=spec.seed,
+        env_kwargs={"reward": variant.reward},
+        monitor_dir=str(run_dir / "monitor"),
+    )
+    common = dict(seed=spec.seed, verbose=0, device="cpu", ent_coef=coefs["ent_coef"], entropy_mode=variant.entropy_mode)
+    if variant.algorithm == "ResidualPPO":
+        prior_model, prior_stats = prior_paths(spec, results_dir)
+        # Raw env: ResidualPPO normalizes with the prior's frozen statistics; the actor's architecture is
+        # copied from the prior (policy_kwargs left to it).
+        kwargs.pop("policy_kwargs")
+        return ResidualPPO(
+            variant.policy,
+            env,
+            prior=prior_model,
+            prior_vec_normalize=prior_stats,
+            prior_coef=coefs["prior_coef"],
+            critic_warmup=coefs["critic_warmup"],
+            **common,
+            **kwargs,
+        )
+    normalize = dict(ppo.get("normalize") or {})
+    if normalize:
+        env = VecNormalize(env, **normalize)
+    return SoftPPO(variant.policy, env, **common, **kwargs)
+
+
+def save_checkpoint(model: SoftPPO, directory: Path, name: str) -> None:
+    """Save the model zip and, if any, its observation statistics beside it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save(directory / f"{name}.zip")
+    vec_normalize = model.get_vec_normalize_env()
+    if vec_normalize is not None:
+        vec_normalize.save(str(directory / f"{name}_vecnormalize.pkl"))
+
+
+class PeriodicEvaluation(BaseCallback):
+    """Evaluate every ``eval_freq`` steps (at rollout starts, i.e. right after a policy update), log the
+    episodes, and keep the checkpoint with the highest mean ``objective`` as ``best``.
+
+    Evaluations taken before the actor is first updated (step 0 and, for ResidualPPO, the critic
+    warm-up, during which the actor is the prior) are recorded for the curves but cannot be "best":
+    otherwise a customization that only degrades the prior would report the prior itself.
+    """
+
+    def __init__(self, spec: RunSpec, run_dir: Path, total_timesteps: int) -> None:
+        super().__init__(verbose=0)
+        self.spec = spec
+        self.budget = BUDGETS[spec.budget]
+        self.objective = VARIANTS[spec.variant].objective
+        self.run_dir = run_dir
+        self.total_timesteps = total_timesteps
+        self.next_eval = 0
+        self.frames: list[pd.DataFrame] = []
+        self.best_value = -np.inf
+        self.best_step: int | None = None
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps >= self.next_eval:
+            self.evaluate()
+            self.next_eval = self.model.num_timesteps + self.budget.eval_freq
+
+    def evaluate(self, dump: bool = False) -> None:
+        """Evaluate the current policy, append to evaluations.csv, update the best checkpoint.
+
+        :param dump: write the logger now (after ``learn``); during training the values go out with
+            SB3's next regular dump, so progress.csv keeps one row per iteration.
+        """
+        steps = self.model.num_timesteps
+        frame = evaluate(self.model, self.spec, self.budget.eval_episodes, PERIODIC_EVAL_SEED)
+        frame.insert(0, "timesteps", steps)
+        self.frames.append(frame)
+        pd.concat(self.frames, ignore_index=True).to_csv(self.run_dir / "evaluations.csv", index=False)
+        for column in ("total_return", "basic_return", "addon_return", "addon_metric_mean", "length"):
+            self.logger.record(f"eval/{column}", float(frame[column].mean()))
+        value = float(frame[self.objective].mean())
+        warmup = getattr(self.model, "critic_warmup", 0.0) * self.total_timesteps
+        if steps > warmup and value > self.best_value:
+            self.best_value, self.best_step = value, steps
+            save_checkpoint(self.model, self.run_dir / "checkpoints", "best")
+        self.logger.record("eval/best_" + self.objective, self.best_value)
+        if dump:
+            self.logger.dump(steps)
+
+
+def evaluate(
+    model: SoftPPO, spec: RunSpec, episodes: int, base_seed: int, vec_normalize: Path | None = None
+) -> pd.DataFrame:
+    """Deterministic evaluation on the full task (so total, basic and add-on returns are all recorded).
+
+    :param model: the policy to evaluate (its own VecNormalize is used unless ``vec_normalize`` is given).
+    :param spec: the run (env, seed, budget).
+    :param episodes: number of episodes.
+    :param base_seed: episode ``k`` resets with ``base_seed + 1000 * seed + k``.
+    :param vec_normalize: saved observation statistics of a loaded checkpoint.
+    :return: one row per episode (see ``sb3_rpg.envs.evaluate_episodes``).
+    """
+    budget = BUDGETS[spec.budget]
+    env_kwargs: dict[str, Any] = {"reward": "full"}
+    if budget.eval_max_episode_steps is not None:
+        env_kwargs["max_episode_steps"] = budget.eval_max_episode_steps
+    return evaluate_episodes(
+        model,
+        spec.env_id,
+        n_episodes=episodes,
+        deterministic=True,
+        seed=base_seed + 1000 * spec.seed,
+        env_kwargs=env_kwargs,
+        vec_normalize=vec_normalize,
+        n_envs=min(episodes, 10),  # batched policy calls; rows do not depend on n_envs
+    )
+
+
+def _summary(frame: pd.DataFrame) -> dict[str, float]:
+    columns = ("total_return", "basic_return", "addon_return", "addon_metric_mean", "length")
+    return {f"{column}_mean": float(frame[column].mean()) for column in columns} | {
+        f"{column}_std": float(frame[column].std(ddof=0)) for column in columns
+    }
+
+
+def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, Any]:
+    """Train, checkpoint and evaluate one run; return the content of its ``result.json``.
+
+    A finished run is returned as is. An unfinished folder (a killed run) is wiped and the run restarts
+    from scratch: resuming mid-run would need the env, RNG and rollout state, and ResidualPPO's critic
+    warm-up is counted from the start of ``learn``.
+    """
+    torch.set_num_threads(1)  # several runs share few cores; more threads only contend
+    results_dir = Path(results_dir)
+    run_dir = spec.run_dir(results_dir)
+    if is_finished(run_dir):
+        return json.loads((run_dir / RESULT_FILE).read_text())
+    for dep in spec.dependencies():
+        if not is_finished(dep.run_dir(results_dir)):
+            raise RuntimeError(f"{spec.name} needs {dep.name}, which has not finished")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    budget = BUDGETS[spec.budget]
+    config = run_config(spec, results_dir, command)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+    start = time.time()
+    model = build_model(spec, run_dir, results_dir)
+    model.set_logger(configure(str(run_dir / "logs"), ["csv", "tensorboard"]))
+    callback = PeriodicEvaluation(spec, run_dir, budget.timesteps)
+    model.learn(budget.timesteps, callback=callback)
+    train_seconds = time.time() - start
+    callback.evaluate(dump=True)  # the final policy is a periodic point (and a best candidate) too
+    checkpoints = run_dir / "checkpoints"
+    save_checkpoint(model, checkpoints, "last")
+    if callback.best_step is None:  # no evaluation after the first actor update (tiny budgets)
+        save_checkpoint(model, checkpoints, "best")
+        callback.best_step, callback.best_value = model.num_timesteps, float("nan")
+
+    final = evaluate(model, spec, budget.final_episodes, FINAL_EVAL_SEED)
+    if callback.best_step == model.num_timesteps:
+        best = final.copy()  # the best checkpoint is the final one: same deterministic episodes
+    else:
+        algorithm = ALGORITHMS[VARIANTS[spec.variant].algorithm]
+        best_model = algorithm.load(checkpoints / "best.zip", device="cpu")
+        stats = checkpoints / "best_vecnormalize.pkl"
+        best = evaluate(best_model, spec, budget.final_episodes, FINAL_EVAL_SEED, stats if stats.exists() else None)
+    for name, frame in (("final", final), ("best", best)):
+        frame.insert(0, "checkpoint", name)
+        frame.insert(0, "run_seed", spec.seed)
+        frame.insert(0, "variant", spec.variant)
+        frame.insert(0, "env", spec.env)
+        frame.to_csv(run_dir / f"eval_{name}.csv", index=False)
+
+    result = {
+        "status": "finished",
+        "run": spec.name,
+        "env": spec.env,
+        "variant": spec.variant,
+        "seed": spec.seed,
+        "budget": spec.budget,
+        "timesteps": int(model.num_timesteps),
+        "train_seconds": train_seconds,
+        "total_seconds": time.time() - start,
+        "steps_per_second": model.num_timesteps / train_seconds,
+        "best_objective": VARIANTS[spec.variant].objective,
+        "best_step": int(callback.best_step),
+        "best_periodic_value": callback.best_value,
+        "final": _summary(final),
+        "best": _summary(best),
+        "prior": config.get("prior"),
+        "is_prior_of_table2": spec.variant == PRIOR_VARIANT,
+    }
+    write_atomic(run_dir / RESULT_FILE, json.dumps(result, indent=2) + "\n")
+    return result
