@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,9 +220,15 @@ def _schedule(value: Any) -> Any:
     """A zoo-style ``"lin_<start>"`` string becomes a linear decay to 0; anything else is returned as is."""
     if isinstance(value, str) and value.startswith("lin_"):
         return LinearSchedule(float(value.removeprefix("lin_")), 0.0, 1.0)
-    if isinstance(value, str):
-        return float(value)  # "3e-4": YAML 1.1 reads exponents without a dot as strings
     return value
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _number(value: Any) -> Any:
+    """``"1e-3"`` becomes 1e-3: PyYAML (YAML 1.1) reads exponents without a dot as strings."""
+    return float(value) if isinstance(value, str) and _NUMBER.match(value.strip()) else value
 
 
 def algorithm_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
@@ -230,14 +237,14 @@ def algorithm_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
     :param hyperparams: a YAML block (run keys and zoo-style strings allowed)
     :return: the block without :data:`RUN_KEYS`, with string activations and schedules resolved
     """
-    kwargs = {key: value for key, value in hyperparams.items() if key not in RUN_KEYS}
+    kwargs = {key: _number(value) for key, value in hyperparams.items() if key not in RUN_KEYS}
     for key in ("learning_rate", "clip_range", "clip_range_vf"):
         if key in kwargs:
             kwargs[key] = _schedule(kwargs[key])
     if isinstance(kwargs.get("policy_kwargs"), str):
         raise ValueError("policy_kwargs must be a YAML mapping, not a string (zoo's `dict(...)` strings are not eval'd)")
     if kwargs.get("policy_kwargs"):
-        policy_kwargs = dict(kwargs["policy_kwargs"])
+        policy_kwargs = {key: _number(value) for key, value in kwargs["policy_kwargs"].items()}
         if "activation_fn" in policy_kwargs:
             policy_kwargs["activation_fn"] = resolve_activation(policy_kwargs["activation_fn"])
         kwargs["policy_kwargs"] = policy_kwargs

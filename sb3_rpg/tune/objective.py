@@ -160,7 +160,14 @@ def check_pareto_env(config: TuneConfig) -> None:
 
     :param config: the study's configuration (pareto mode)
     """
-    env = gym.make(config.env_id, **config.eval_kwargs)
+    message = (
+        f"--objective pareto needs an env that takes reward='full' and whose info reports basic_reward and "
+        f"addon_reward (the sb3_rpg/ add-on tasks); {config.env_id}"
+    )
+    try:
+        env = gym.make(config.env_id, **config.eval_kwargs)
+    except TypeError as error:
+        raise ValueError(f"{message} fails: {error}") from error
     try:
         env.reset(seed=0)
         info = env.step(env.action_space.sample())[-1]
@@ -168,10 +175,7 @@ def check_pareto_env(config: TuneConfig) -> None:
         env.close()
     missing = [key for key in ("basic_reward", "addon_reward") if key not in info]
     if missing:
-        raise ValueError(
-            f"--objective pareto needs an env whose info reports basic_reward and addon_reward "
-            f"(the sb3_rpg/ add-on tasks); {config.env_id} lacks {missing}"
-        )
+        raise ValueError(f"{message} lacks {missing}")
 
 
 class Objective:

@@ -125,9 +125,12 @@ def write_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
 
     plots: list[tuple[Callable[[], Any], str]] = []
     if len(study.directions) == 1:
-        plots.append((lambda: ovm.plot_optimization_history(study, target_name="mean return"), "optimization_history.png"))
         plots.append((lambda: ovm.plot_intermediate_values(study), "intermediate_values.png"))
-    else:
+    # Histories and fronts of pruned trials only would be empty axes.
+    complete = bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if complete and len(study.directions) == 1:
+        plots.append((lambda: ovm.plot_optimization_history(study, target_name="mean return"), "optimization_history.png"))
+    elif complete:
         for index, name in enumerate(PARETO_OBJECTIVES):
             plots.append(
                 (
@@ -149,22 +152,22 @@ def export_study(study: optuna.Study, out_dir: str | Path) -> dict[str, Path]:
 
     :param study: the study (any state; outputs that need complete trials are skipped until there are some)
     :param out_dir: the output folder (created if needed)
-    :return: kind (``"best_params"``, ``"pareto_front"``, ``"trials"``, plot file stems) -> path
+    :return: file name (``"best_params.yml"``, ``"trials.csv"``, ``"pareto_front.png"``, ...) -> path
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     trials_csv = out / "trials.csv"
     study.trials_dataframe().to_csv(trials_csv, index=False)
-    written["trials"] = trials_csv
+    written[trials_csv.name] = trials_csv
     if len(study.directions) == 1:
         best = write_best_params(study, out / "best_params.yml")
         if best is not None:
-            written["best_params"] = best
+            written[best.name] = best
     else:
         front = write_pareto_front(study, out / "pareto_front.yml")
         if front is not None:
-            written["pareto_front"] = front
+            written[front.name] = front
     for path in write_plots(study, out):
-        written[path.stem] = path
+        written[path.name] = path
     return written
