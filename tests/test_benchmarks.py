@@ -1,0 +1,209 @@
+"""benchmarks/: grid and filters, shards, skip/restart, Table II's prior, and the report on fake rows.
+
+Two real runs (``--budget smoke``: 4096 steps, 2 short evaluation episodes) train once for the module:
+HalfCheetah's Soft PPO (Table I, the prior) and the Residual PPO customizing it (Table II).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from benchmarks import run as run_cli
+from benchmarks.config import BUDGETS, TABLES, build_grid, coefficients, make_spec, parse_shard, resolve_env, shard
+from benchmarks.report import load_runs, summarize, write_tables
+from benchmarks.report_figures import aggregate_table, write_aggregate, write_curves
+from benchmarks.training import is_finished, prior_paths, run_one
+
+SOFT = make_spec("HalfCheetah-v5", "soft", 0, "smoke")
+RESIDUAL = make_spec("HalfCheetah-v5", "residual", 0, "smoke")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """A results directory holding the finished smoke runs of SOFT and RESIDUAL."""
+    results_dir = tmp_path_factory.mktemp("runs")
+    failed = run_cli.Scheduler([SOFT, RESIDUAL], results_dir, workers=1, command="pytest").run()
+    assert failed == {}
+    return results_dir
+
+
+def test_grid_tables_envs_variants_seeds():
+    grid = build_grid("quick", envs=("HalfCheetah",))
+    assert len(grid) == 2 * 9  # 9 variants (soft shared by Tables I-III), 2 seeds
+    assert {spec.env for spec in grid} == {"HalfCheetah-v5"}
+    assert {spec.seed for spec in grid} == set(BUDGETS["quick"].seeds)
+    assert len(build_grid("paper")) == 3 * 9 * 5
+    table1 = build_grid("quick", tables=(1,), seeds=(3,))
+    assert {spec.variant for spec in table1} == set(TABLES[1]) and {spec.seed for spec in table1} == {3}
+    # Table II pulls in its priors even when only one variant is asked for.
+    only = build_grid("quick", tables=(2,), envs=("hopper-v5",), variants=("residual",), seeds=(0,))
+    assert [(spec.variant, spec.env) for spec in only] == [("soft", "Hopper-v5"), ("residual", "Hopper-v5")]
+    assert build_grid("quick", tables=(1,), variants=("residual",)) == []  # residual is not in Table I
+    # Priors come before everything, runs needing a prior after everything.
+    stages = [spec.stage for spec in build_grid("quick")]
+    assert stages == sorted(stages) and grid[0].variant == "soft"
+
+
+def test_bad_filters_and_env_names():
+    assert resolve_env("sb3_rpg/Ant-v5") == resolve_env("ant") == "Ant-v5"
+    with pytest.raises(ValueError, match="unknown env"):
+        resolve_env("Walker2d")
+    with pytest.raises(ValueError, match="unknown variants"):
+        build_grid("quick", variants=("sac",))
+    with pytest.raises(ValueError, match="unknown budget"):
+        build_grid("huge")
+    with pytest.raises(ValueError, match="i/N"):
+        parse_shard("3/3")
+
+
+def test_coefficients_follow_tables_iv_and_v():
+    assert coefficients("HalfCheetah-v5", "soft") == {"ent_coef": 0.13472}
+    assert coefficients("Hopper-v5", "end_entropy") == {"ent_coef": 0.0005}
+    kl = coefficients("Ant-v5", "kl")
+    assert kl["prior_coef"] == kl["ent_coef"] == 0.0001 and kl["critic_warmup"] == 0.05
+    assert coefficients("HalfCheetah-v5", "residual")["prior_coef"] == 0.17
+    assert coefficients("Hopper-v5", "greedy")["prior_coef"] == 0.0
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_shards_partition_the_grid(count):
+    grid = build_grid("paper")
+    parts = [shard(grid, index, count) for index in range(count)]
+    assert sorted(spec for part in parts for spec in part) == sorted(grid)  # every run exactly once
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert parts == [shard(list(reversed(grid)), index, count) for index in range(count)]  # order-proof
+
+
+def test_dry_run_lists_the_grid(capsys, tmp_path):
+    assert run_cli.main(["--budget", "quick", "--envs", "Hopper", "--shard", "1/2", "--dry-run",
+                         "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "9 runs x 400,000 steps" in out and "todo" in out and not (tmp_path / "quick").exists()
+
+
+def test_smoke_runs_write_their_folders(results):
+    for spec in (SOFT, RESIDUAL):
+        run_dir = spec.run_dir(results)
+        assert is_finished(run_dir)
+        for name in ("config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "logs/progress.csv",
+                     "checkpoints/best.zip", "checkpoints/best_vecnormalize.pkl", "checkpoints/last.zip"):
+            assert (run_dir / name).is_file(), name
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        assert config["command"] == "pytest" and config["ppo"]["n_envs"] == 4
+        result = json.loads((run_dir / "result.json").read_text())
+        assert result["timesteps"] >= BUDGETS["smoke"].timesteps
+        final = pd.read_csv(run_dir / "eval_final.csv")
+        assert len(final) == BUDGETS["smoke"].final_episodes
+        np.testing.assert_allclose(final["total_return"], final["basic_return"] + final["addon_return"], rtol=1e-6)
+        periodic = pd.read_csv(run_dir / "evaluations.csv")
+        assert periodic["timesteps"].iloc[0] == 0 and periodic["timesteps"].iloc[-1] == result["timesteps"]
+
+
+def test_table2_run_uses_its_prior(results):
+    model, stats = prior_paths(RESIDUAL, results)
+    assert model == SOFT.run_dir(results) / "checkpoints" / "best.zip" and stats.name == "best_vecnormalize.pkl"
+    config = yaml.safe_load((RESIDUAL.run_dir(results) / "config.yaml").read_text())
+    assert config["prior"]["model"] == str(model) and config["coefficients"]["prior_coef"] == 0.17
+    # Before the warm-up has ended the actor is the prior: step 0 (the prior itself) is never "best".
+    assert json.loads((RESIDUAL.run_dir(results) / "result.json").read_text())["best_step"] > 0
+    with pytest.raises(RuntimeError, match="has not finished"):
+        run_one(make_spec("HalfCheetah-v5", "kl", 0, "smoke"), results.parent / "empty")
+
+
+def test_finished_run_is_skipped(results, monkeypatch):
+    result = SOFT.run_dir(results) / "result.json"
+    before = result.stat().st_mtime_ns
+    assert run_one(SOFT, results)["run"] == SOFT.name  # returns the stored result, trains nothing
+    assert result.stat().st_mtime_ns == before
+    monkeypatch.setattr(run_cli, "_run_in_worker", lambda *args: pytest.fail("a finished run was started"))
+    assert run_cli.Scheduler([SOFT, RESIDUAL], results, workers=1, command="x").run() == {}
+    assert run_cli.run_state(SOFT, results) == "finished"
+
+
+def test_killed_run_restarts_cleanly(results, tmp_path):
+    # A copy of the finished prior, "killed" before its result.json, with a stale file of the dead process.
+    killed_dir = SOFT.run_dir(tmp_path)
+    shutil.copytree(SOFT.run_dir(results), killed_dir)
+    (killed_dir / "result.json").unlink()
+    (killed_dir / "stale.txt").write_text("from the killed process")
+    assert run_cli.run_state(SOFT, tmp_path) == "partial"
+    run_one(SOFT, tmp_path, command="restart")
+    assert is_finished(killed_dir) and not (killed_dir / "stale.txt").exists()
+    assert yaml.safe_load((killed_dir / "config.yaml").read_text())["command"] == "restart"
+    # Deterministic training and evaluation: the restarted run reproduces the original one.
+    pd.testing.assert_frame_equal(pd.read_csv(killed_dir / "eval_final.csv"),
+                                  pd.read_csv(SOFT.run_dir(results) / "eval_final.csv"))
+
+
+def test_dependents_of_a_failed_prior_are_skipped(tmp_path, monkeypatch):
+    def crash(spec, results_dir, command):
+        return "failed: boom"
+
+    monkeypatch.setattr(run_cli, "_run_in_worker", crash)
+    failed = run_cli.Scheduler([SOFT, RESIDUAL], tmp_path, workers=1, command="x").run()
+    assert failed == {SOFT: "failed: boom", RESIDUAL: "skipped: its prior failed"}
+
+
+def fake_episodes() -> pd.DataFrame:
+    """Final-evaluation rows of two seeds x 3 episodes for HalfCheetah: basic = 1000·(variant index + 1)."""
+    rows = []
+    variants = [*TABLES[1], "soft_state_std", "greedy", "kl", "residual", "full"]
+    for index, variant in enumerate(variants):
+        for checkpoint, bonus in (("final", 0.0), ("best", 500.0)):
+            for seed in (0, 1):
+                for episode, noise in enumerate((-10.0, 0.0, 10.0)):
+                    basic = 1000.0 * (index + 1) + bonus + noise + 100.0 * seed
+                    rows.append({"env": "HalfCheetah-v5", "variant": variant, "run_seed": seed,
+                                 "checkpoint": checkpoint, "episode": episode, "seed": episode,
+                                 "total_return": basic - 400.0, "basic_return": basic, "addon_return": -400.0,
+                                 "addon_metric_mean": 0.4, "length": 1000})
+    return pd.DataFrame(rows)
+
+
+def test_report_builds_tables_from_fake_rows(tmp_path):
+    from benchmarks.config import PAPER_RESULTS, load_yaml
+
+    paper = load_yaml(PAPER_RESULTS)
+    summary = summarize(fake_episodes(), paper)
+    soft = summary[(summary["variant"] == "soft") & (summary["checkpoint"] == "final")
+                   & (summary["quantity"] == "basic_return")].iloc[0]
+    # soft is Table I's 4th variant: 4000 + mean(0, 100) over seeds; pooled over 6 episodes.
+    assert soft["mean"] == pytest.approx(4050.0) and soft["n_seeds"] == 2 and soft["n_episodes"] == 6
+    assert soft["paper_mean"] == 4993.7 and soft["diff"] == pytest.approx(4050.0 - 4993.7)
+    prior = summary[(summary["variant"] == "prior") & (summary["quantity"] == "total_return")].iloc[0]
+    assert prior["mean"] == pytest.approx(4550.0 - 400.0) and prior["paper_mean"] == 5357.0  # soft's best ckpt
+
+    paths = write_tables(summary, paper, tmp_path, "cmd", "fake", ("HalfCheetah-v5",))
+    table1 = (tmp_path / "table1.md").read_text()
+    assert "Produced by: `cmd`" in table1 and "| HalfCheetah-v5 |" in table1
+    assert "4050.0 ± " in table1 and "4993.7 ± 1262.3" in table1 and "-943.7" in table1
+    table2 = (tmp_path / "table2.md").read_text()
+    assert "| Prior Policy | 4150.0 ± " in table2 and "5357.0 ± 377.8" in table2
+    assert "| Hopper" not in table2 and len(paths) == 3
+
+    aggregate = aggregate_table(fake_episodes(), paper, reps=200)
+    row = aggregate[(aggregate["group"] == "tables_1_3_final") & (aggregate["variant"] == "soft")].iloc[0]
+    assert row["iqm"] == pytest.approx(4050.0 / 4993.7) and row["iqm_low"] <= row["iqm"] <= row["iqm_high"]
+    assert set(aggregate[aggregate["group"] == "table_2_best"]["variant"]) == {"prior", "greedy", "kl", "residual", "full"}
+    assert [p.name for p in write_aggregate(fake_episodes(), paper, tmp_path, "cmd", 50)][-1] == "aggregate.png"
+    assert (tmp_path / "aggregate.csv").read_text().startswith("# produced by: cmd")
+
+
+def test_report_from_smoke_runs(results, tmp_path):
+    episodes, curves = load_runs(results, "smoke")
+    assert set(episodes["variant"]) == {"soft", "residual"} and set(episodes["checkpoint"]) == {"final", "best"}
+    paths = write_curves(curves, episodes, tmp_path, "cmd", ("HalfCheetah-v5",))
+    assert {path.name for path in paths} == {f"curves_table{t}_HalfCheetah-v5.png" for t in (1, 2, 3)}
+    from benchmarks import report
+
+    assert report.main(["--budget", "smoke", "--results-dir", str(results), "--out", str(tmp_path / "r"),
+                        "--bootstrap-reps", "50"]) == 0
+    assert "Residual PPO" in (tmp_path / "r" / "table2.md").read_text()
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["command"].startswith("python -m benchmarks.report")
