@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from stable_baselines3 import PPO
 
 from sb3_rpg import ResidualPPO
-from sb3_rpg.common.buffers import NonFiniteLogProbError
+from sb3_rpg.common.buffers import NonFiniteLogProbError, SoftRewardMixin
 from sb3_rpg.tune import TuneConfig, algorithm_kwargs, export_study, load_hyperparams, parse_kwargs, run_study
 from sb3_rpg.tune.cli import main
 from sb3_rpg.tune.objective import PRUNED_BY_PRUNER, PRUNED_NON_FINITE, non_finite_error
@@ -167,6 +167,18 @@ def test_nan_run_becomes_pruned_trial(tmp_path: Path) -> None:
     trials = study.get_trials()
     assert [trial.state for trial in trials] == [TrialState.PRUNED] * 2
     assert all(trial.user_attrs["prune_reason"] == PRUNED_NON_FINITE for trial in trials)
+    assert all("nan" in trial.user_attrs["prune_detail"].lower() for trial in trials)
+
+
+def test_non_finite_log_prob_becomes_pruned_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: SoftRewardMixin) -> None:
+        raise NonFiniteLogProbError("non-finite log πθ(a|s) (the policy's log-prob) (nan) at rollout step 3")
+
+    monkeypatch.setattr(SoftRewardMixin, "rewrite_rewards", fail)
+    study = run_study(tiny_config(tmp_path, n_trials=1))
+    (trial,) = study.trials
+    assert trial.state == TrialState.PRUNED and trial.user_attrs["prune_reason"] == PRUNED_NON_FINITE
+    assert trial.user_attrs["prune_detail"].startswith("NonFiniteLogProbError")
 
 
 def test_non_finite_error_classification() -> None:

@@ -263,7 +263,8 @@ class Objective:
         except Exception as error:
             if not non_finite_error(error):
                 raise
-            raise self._prune(trial, PRUNED_NON_FINITE, f"{type(error).__name__}: {error}") from error
+            message = " ".join(str(error).split())[:300]  # torch appends the whole NaN tensor
+            raise self._prune(trial, PRUNED_NON_FINITE, f"{type(error).__name__}: {message}") from error
         finally:
             trial.set_user_attr("timesteps", int(model.num_timesteps))
             if model.env is not None:
