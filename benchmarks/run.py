@@ -42,6 +42,8 @@ from benchmarks.config import (  # noqa: E402
 
 #: Seconds between checks for a prior that another shard is training.
 POLL_SECONDS = 30.0
+#: Status of a run that another live process is training: not ours to run, and not a failure.
+ELSEWHERE = "running in another process"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,12 +77,15 @@ def selected_runs(args: argparse.Namespace) -> list[RunSpec]:
 
 
 def run_state(spec: RunSpec, results_dir: Path) -> str:
-    """``finished``, ``partial`` (a folder without result.json: will restart) or ``todo``."""
-    from benchmarks.training import is_finished
+    """``finished``, ``running`` (locked by a live process), ``partial`` (a folder without result.json:
+    will restart) or ``todo``."""
+    from benchmarks.training import is_finished, is_locked
 
     run_dir = spec.run_dir(results_dir)
     if is_finished(run_dir):
         return "finished"
+    if is_locked(run_dir):
+        return "running"
     return "partial" if run_dir.exists() else "todo"
 
 
@@ -92,11 +97,13 @@ def _worker_init() -> None:
 
 def _run_in_worker(spec: RunSpec, results_dir: Path, command: str) -> str:
     """Entry point of a worker process: run one spec, never raise (the error goes to error.txt)."""
-    from benchmarks.training import run_one
+    from benchmarks.training import RunLocked, run_one
 
     try:
         run_one(spec, results_dir, command)
-    except BaseException:  # a crashed run must not take the grid down; its dependents are skipped
+    except RunLocked:
+        return ELSEWHERE
+    except Exception:  # a crashed run must not take the grid down; its dependents are skipped
         text = traceback.format_exc()
         run_dir = spec.run_dir(results_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +127,7 @@ class Scheduler:
         self.workers = max(1, workers)
         self.command = command
         self.failed: dict[RunSpec, str] = {}
+        self.elsewhere: list[RunSpec] = []
 
     def _ready(self, spec: RunSpec) -> bool | None:
         """True: can start; False: wait; None: a dependency failed, so this run can never start."""
@@ -133,8 +141,12 @@ class Scheduler:
         return True
 
     def run(self) -> dict[RunSpec, str]:
-        """Run everything; return the runs that failed or were skipped, with the reason."""
-        from benchmarks.training import is_finished
+        """Run everything; return the runs that failed or were skipped, with the reason.
+
+        Runs locked by another live process are left to it (listed in ``self.elsewhere``); runs that
+        need them as a prior wait for their ``result.json``.
+        """
+        from benchmarks.training import is_finished, is_locked
 
         pending = [spec for spec in self.runs if not is_finished(spec.run_dir(self.results_dir))]
         bar = tqdm(total=len(self.runs), initial=len(self.runs) - len(pending), unit="run", dynamic_ncols=True)
@@ -149,7 +161,10 @@ class Scheduler:
                     if len(running) >= self.workers and executor is not None:
                         break
                     state = self._ready(spec)
-                    if state is None:
+                    if is_locked(spec.run_dir(self.results_dir)):
+                        pending.remove(spec)
+                        self._finish(spec, ELSEWHERE, bar)
+                    elif state is None:
                         pending.remove(spec)
                         self.failed[spec] = "skipped: its prior failed"
                         bar.update()
@@ -175,7 +190,10 @@ class Scheduler:
         return self.failed
 
     def _finish(self, spec: RunSpec, status: str, bar: tqdm) -> None:
-        if status != "finished":
+        if status == ELSEWHERE:
+            self.elsewhere.append(spec)
+            tqdm.write(f"{spec.name}: {status}, left to it")
+        elif status != "finished":
             self.failed[spec] = status
             tqdm.write(f"{spec.name}: {status} (see {spec.run_dir(self.results_dir) / 'error.txt'})")
         bar.update()
@@ -193,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         budget = BUDGETS[args.budget]
         print(f"{len(runs)} runs x {budget.timesteps:,} steps (shard {args.shard}, results in {args.results_dir})")
         return 0
-    failed = Scheduler(runs, args.results_dir, args.workers, command).run()
+    scheduler = Scheduler(runs, args.results_dir, args.workers, command)
+    failed = scheduler.run()
+    for spec in scheduler.elsewhere:
+        print(f"{spec.name}: {ELSEWHERE}; re-run this command later to check it finished", file=sys.stderr)
     for spec, reason in failed.items():
         print(f"{spec.name}: {reason}", file=sys.stderr)
     return 1 if failed else 0

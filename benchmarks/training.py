@@ -38,6 +38,9 @@ from sb3_rpg import ResidualPPO, SoftPPO
 from sb3_rpg.envs import evaluate_episodes
 
 RESULT_FILE = "result.json"
+#: A lock file older than this (not refreshed by its run's heartbeat) belongs to a dead process.
+STALE_LOCK_SECONDS = 30 * 60
+HEARTBEAT_SECONDS = 60
 ALGORITHMS = {"SoftPPO": SoftPPO, "ResidualPPO": ResidualPPO}
 # Episode seeds of evaluations, far from the training seeds (seed .. seed + n_envs - 1). The same for
 # every variant of a seed, so variants are compared on the same episodes (common random numbers).
@@ -48,6 +51,63 @@ FINAL_EVAL_SEED = 2_000_000
 def is_finished(run_dir: Path) -> bool:
     """A run is finished exactly when its ``result.json`` exists (it is written last)."""
     return (Path(run_dir) / RESULT_FILE).is_file()
+
+
+class RunLocked(RuntimeError):
+    """Another live process is training this run."""
+
+
+def lock_path(run_dir: Path) -> Path:
+    """The run's lock file, beside (not in) its folder, so that wiping the folder keeps the lock."""
+    run_dir = Path(run_dir)
+    return run_dir.with_name(run_dir.name + ".lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def is_locked(run_dir: Path) -> bool:
+    """True while a live process trains the run: the lock's heartbeat is recent and, on this host, its
+    pid is alive. Guards against two runners (overlapping filters, a shard started twice) wiping each
+    other's run folders."""
+    path = lock_path(run_dir)
+    try:
+        age = time.time() - path.stat().st_mtime
+        owner = json.loads(path.read_text() or "{}")
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        owner = {}
+    if age > STALE_LOCK_SECONDS:
+        return False
+    if owner.get("host") == platform.node() and isinstance(owner.get("pid"), int):
+        return _pid_alive(owner["pid"])
+    return True
+
+
+def acquire_lock(run_dir: Path) -> Path:
+    """Create the run's lock (atomically, O_EXCL) or raise :class:`RunLocked`; a stale lock is replaced."""
+    path = lock_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        if is_locked(run_dir):
+            raise RunLocked(f"{run_dir} is being trained by another process ({path})")
+        path.unlink(missing_ok=True)
+    try:
+        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError as error:
+        raise RunLocked(f"{run_dir} is being trained by another process ({path})") from error
+    owner = {"host": platform.node(), "pid": os.getpid(), "started": time.time()}
+    os.write(handle, json.dumps(owner).encode())
+    os.close(handle)
+    return path
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -176,8 +236,14 @@ class PeriodicEvaluation(BaseCallback):
         self.frames: list[pd.DataFrame] = []
         self.best_value = -np.inf
         self.best_step: int | None = None
+        self.lock = lock_path(run_dir)
+        self.last_heartbeat = time.time()
 
     def _on_step(self) -> bool:
+        if time.time() - self.last_heartbeat > HEARTBEAT_SECONDS:  # the run's lock stays fresh
+            self.last_heartbeat = time.time()
+            if self.lock.exists():
+                os.utime(self.lock)
         return True
 
     def _on_rollout_start(self) -> None:
@@ -248,7 +314,8 @@ def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, An
 
     A finished run is returned as is. An unfinished folder (a killed run) is wiped and the run restarts
     from scratch: resuming mid-run would need the env, RNG and rollout state, and ResidualPPO's critic
-    warm-up is counted from the start of ``learn``.
+    warm-up is counted from the start of ``learn``. A run that a live process holds the lock of raises
+    :class:`RunLocked`.
     """
     torch.set_num_threads(1)  # several runs share few cores; more threads only contend
     results_dir = Path(results_dir)
@@ -258,6 +325,15 @@ def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, An
     for dep in spec.dependencies():
         if not is_finished(dep.run_dir(results_dir)):
             raise RuntimeError(f"{spec.name} needs {dep.name}, which has not finished")
+    lock = acquire_lock(run_dir)
+    try:
+        return _train_and_evaluate(spec, results_dir, run_dir, command)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command: str) -> dict[str, Any]:
+    """The body of :func:`run_one`, under the run's lock."""
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)

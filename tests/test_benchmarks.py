@@ -19,7 +19,7 @@ from benchmarks import run as run_cli
 from benchmarks.config import BUDGETS, TABLES, build_grid, coefficients, make_spec, parse_shard, resolve_env, shard
 from benchmarks.report import load_runs, summarize, write_tables
 from benchmarks.report_figures import aggregate_table, write_aggregate, write_curves
-from benchmarks.training import is_finished, prior_paths, run_one
+from benchmarks.training import is_finished, lock_path, prior_paths, run_one
 
 SOFT = make_spec("HalfCheetah-v5", "soft", 0, "smoke")
 RESIDUAL = make_spec("HalfCheetah-v5", "residual", 0, "smoke")
@@ -91,7 +91,7 @@ def test_dry_run_lists_the_grid(capsys, tmp_path):
 def test_smoke_runs_write_their_folders(results):
     for spec in (SOFT, RESIDUAL):
         run_dir = spec.run_dir(results)
-        assert is_finished(run_dir)
+        assert is_finished(run_dir) and not lock_path(run_dir).exists()
         for name in ("config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "logs/progress.csv",
                      "checkpoints/best.zip", "checkpoints/best_vecnormalize.pkl", "checkpoints/last.zip"):
             assert (run_dir / name).is_file(), name
@@ -207,3 +207,27 @@ def test_report_from_smoke_runs(results, tmp_path):
                         "--bootstrap-reps", "50"]) == 0
     assert "Residual PPO" in (tmp_path / "r" / "table2.md").read_text()
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["command"].startswith("python -m benchmarks.report")
+
+
+def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatch):
+    import os
+
+    from benchmarks import training
+
+    run_dir = SOFT.run_dir(tmp_path)
+    lock = training.acquire_lock(run_dir)  # held by this (live) process
+    assert training.is_locked(run_dir) and run_cli.run_state(SOFT, tmp_path) == "running"
+    with pytest.raises(training.RunLocked):
+        run_one(SOFT, tmp_path)
+    monkeypatch.setattr(run_cli, "_run_in_worker", lambda *args: pytest.fail("a locked run was started"))
+    scheduler = run_cli.Scheduler([SOFT], tmp_path, workers=1, command="x")
+    assert scheduler.run() == {} and scheduler.elsewhere == [SOFT]
+    # A lock whose process died (same host, dead pid) or whose heartbeat is old is stale.
+    lock.write_text(json.dumps({"host": training.platform.node(), "pid": 2**22 + 12345}))
+    assert not training.is_locked(run_dir)
+    lock.write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+    assert training.is_locked(run_dir)
+    old = lock.stat().st_mtime - training.STALE_LOCK_SECONDS - 1
+    os.utime(lock, (old, old))
+    assert not training.is_locked(run_dir)
+    assert training.acquire_lock(run_dir) == lock  # replaces the stale lock
