@@ -61,7 +61,9 @@ BUDGETS: dict[str, Budget] = {
     # A sanity check of the trends within a CPU-day for one env.
     "quick": Budget("quick", 400_000, (0, 1), final_episodes=20),
     # Proves the pipeline only (two rollouts of 2048 steps, short evaluation episodes): numbers mean nothing.
-    "smoke": Budget("smoke", 4096, (0,), final_episodes=2, eval_points=2, eval_episodes=2, eval_max_episode_steps=200),
+    "smoke": Budget(
+        "smoke", 4096, (0,), final_episodes=2, eval_points=2, eval_episodes=2, eval_max_episode_steps=200
+    ),
 }
 
 
@@ -100,7 +102,9 @@ VARIANTS: dict[str, Variant] = {
         # Table II's objective is the full task: the best checkpoint maximizes the total return.
         Variant("greedy", "Greedy PPO", "ResidualPPO", "addon", objective="total_return", needs_prior=True),
         Variant("kl", "KL PPO", "ResidualPPO", "addon", objective="total_return", needs_prior=True),
-        Variant("residual", "Residual PPO", "ResidualPPO", "addon", objective="total_return", needs_prior=True),
+        Variant(
+            "residual", "Residual PPO", "ResidualPPO", "addon", objective="total_return", needs_prior=True
+        ),
         Variant("full", "Full Policy", "SoftPPO", "full", objective="total_return"),
     )
 }
@@ -200,7 +204,9 @@ def build_grid(
     wanted = {variant for table in tables for variant in TABLES[table]}
     if variants:
         wanted &= set(variants)
-    grid = {make_spec(env, variant, seed, budget) for env in env_keys for variant in wanted for seed in seed_list}
+    grid = {
+        make_spec(env, variant, seed, budget) for env in env_keys for variant in wanted for seed in seed_list
+    }
     grid |= {dep for spec in grid for dep in spec.dependencies()}
     return sorted(grid)
 

@@ -1,6 +1,6 @@
 """Build the paper's Tables I-III from finished runs, beside the paper's numbers, plus figures.
 
-    python -m benchmarks.report --budget quick [--results-dir benchmarks/runs] [--out benchmarks/results/quick]
+    python -m benchmarks.report --budget quick [--results-dir benchmarks/runs] [--out DIR]
 
 Reads every run folder with a ``result.json`` and writes to ``--out``: ``table1.md``, ``table2.md``,
 ``table3.md`` (ours: mean ± std over all final-evaluation episodes of all seeds, as the paper does;
@@ -22,7 +22,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.config import DEFAULT_RUNS_DIR, ENVS, PAPER_RESULTS, PRIOR_VARIANT, RESULTS_DIR, TABLES, VARIANTS, load_yaml
+from benchmarks.config import (
+    DEFAULT_RUNS_DIR,
+    ENVS,
+    PAPER_RESULTS,
+    PRIOR_VARIANT,
+    RESULTS_DIR,
+    TABLES,
+    VARIANTS,
+    load_yaml,
+)
 
 QUANTITIES = ("total_return", "basic_return", "addon_metric_mean", "addon_return")
 #: Table II's add-on metric per env, as the paper names its column.
@@ -55,7 +64,7 @@ def load_runs(results_dir: Path, budget: str) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def with_prior_rows(episodes: pd.DataFrame) -> pd.DataFrame:
-    """Add Table II's "prior" rows: the Soft PPO runs' best checkpoints (already evaluated on the full task)."""
+    """Add Table II's "prior" rows: the Soft PPO runs' best checkpoints (evaluated on the full task)."""
     prior = episodes[(episodes["variant"] == PRIOR_VARIANT) & (episodes["checkpoint"] == "best")]
     return pd.concat([episodes, prior.assign(variant="prior")], ignore_index=True)
 
@@ -88,13 +97,23 @@ def summarize(episodes: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
                     "paper_std": ref[1] if ref else np.nan,
                 }
             )
-    summary = pd.DataFrame(rows, columns=[*"env variant checkpoint quantity mean std seed_std".split(),
-                                          "n_episodes", "n_seeds", "paper_mean", "paper_std"])
+    summary = pd.DataFrame(
+        rows,
+        columns=[
+            *"env variant checkpoint quantity mean std seed_std".split(),
+            "n_episodes",
+            "n_seeds",
+            "paper_mean",
+            "paper_std",
+        ],
+    )
     summary["diff"] = summary["mean"] - summary["paper_mean"]
     return summary
 
 
-def paper_value(paper: dict[str, Any], env: str, variant: str, checkpoint: str, quantity: str) -> list[float] | None:
+def paper_value(
+    paper: dict[str, Any], env: str, variant: str, checkpoint: str, quantity: str
+) -> list[float] | None:
     """The paper's [mean, std] for a cell, or None where the paper reports none.
 
     Tables I/III report the basic return of final ("average") and best checkpoints; Table II the four
@@ -113,8 +132,10 @@ def paper_value(paper: dict[str, Any], env: str, variant: str, checkpoint: str, 
 
 def _cell(summary: pd.DataFrame, env: str, variant: str, checkpoint: str, quantity: str) -> pd.Series | None:
     match = summary[
-        (summary["env"] == env) & (summary["variant"] == variant)
-        & (summary["checkpoint"] == checkpoint) & (summary["quantity"] == quantity)
+        (summary["env"] == env)
+        & (summary["variant"] == variant)
+        & (summary["checkpoint"] == checkpoint)
+        & (summary["quantity"] == quantity)
     ]
     return match.iloc[0] if len(match) else None
 
@@ -123,13 +144,18 @@ def _fmt(value: float, digits: int) -> str:
     return MISSING if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _triple(summary: pd.DataFrame, paper: dict[str, Any], env: str, variant: str, checkpoint: str,
-            quantity: str) -> list[str]:
+def _triple(
+    summary: pd.DataFrame, paper: dict[str, Any], env: str, variant: str, checkpoint: str, quantity: str
+) -> list[str]:
     """Markdown cells "ours", "paper", "Δ" for one quantity."""
     digits = 2 if quantity == "addon_metric_mean" else 1
     row = _cell(summary, env, variant, checkpoint, quantity)
     ref = paper_value(paper, env, variant, checkpoint, quantity)
-    ours = MISSING if row is None else f"{_fmt(row['mean'], digits)} ± {_fmt(row['std'], digits)} ({row['n_seeds']})"
+    ours = (
+        MISSING
+        if row is None
+        else f"{_fmt(row['mean'], digits)} ± {_fmt(row['std'], digits)} ({row['n_seeds']})"
+    )
     theirs = MISSING if ref is None else f"{ref[0]:.{digits}f} ± {ref[1]:.{digits}f}"
     diff = MISSING if row is None or ref is None else f"{row['mean'] - ref[0]:+.{digits}f}"
     return [ours, theirs, diff]
@@ -147,35 +173,52 @@ def _preamble(title: str, command: str, budget: str) -> list[str]:
         "",
         f"Produced by: `{command}` (budget `{budget}`).",
         "",
-        "*ours*: mean ± std over all final-evaluation episodes of all seeds (number of seeds in parentheses); "
+        "*ours*: mean ± std over all final-evaluation episodes of all seeds (number of seeds in "
+        "parentheses); "
         "*paper*: reference values transcribed from the paper (`benchmarks/paper_results.yml`, 500 episodes "
         "over 5 seeds, 5M steps); Δ = ours − paper. — : not run yet / not reported.",
         "",
     ]
 
 
-def basic_return_table(summary: pd.DataFrame, paper: dict[str, Any], variants: tuple[str, ...],
-                       envs: tuple[str, ...]) -> list[str]:
+def basic_return_table(
+    summary: pd.DataFrame, paper: dict[str, Any], variants: tuple[str, ...], envs: tuple[str, ...]
+) -> list[str]:
     """Tables I and III: per kind (Average = final, Best = best checkpoints), rows env, cells basic return."""
     lines: list[str] = []
     for kind, checkpoint in CHECKPOINTS.items():
-        title = "Average Performance (final checkpoints)" if kind == "average" else (
-            "Best Performance (best checkpoint of each seed)")
-        header = ["Env."] + [f"{VARIANTS[v].label} {col}" for v in variants for col in ("(ours)", "(paper)", "Δ")]
-        rows = [[env] + [cell for v in variants for cell in _triple(summary, paper, env, v, checkpoint, "basic_return")]
-                for env in envs]
+        title = (
+            "Average Performance (final checkpoints)"
+            if kind == "average"
+            else ("Best Performance (best checkpoint of each seed)")
+        )
+        header = ["Env."] + [
+            f"{VARIANTS[v].label} {col}" for v in variants for col in ("(ours)", "(paper)", "Δ")
+        ]
+        rows = [
+            [env]
+            + [cell for v in variants for cell in _triple(summary, paper, env, v, checkpoint, "basic_return")]
+            for env in envs
+        ]
         lines += [f"## {title}", "", _markdown(header, rows), ""]
     return lines
 
 
 def table2_lines(summary: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, ...]) -> list[str]:
     """Table II: per env, rows Prior/Greedy/KL/Residual/Full, best checkpoints, four quantities."""
-    lines = ["Best checkpoints (by total return; the prior: Soft PPO's best by basic return), evaluated on the full task.", ""]
+    lines = [
+        "Best checkpoints (by total return; the prior: Soft PPO's best by basic return), "
+        "evaluated on the full task.",
+        "",
+    ]
     for env in envs:
         names = ["Total Reward", "Basic Reward", METRIC_NAMES.get(env, "add-on metric"), "Add-on Reward"]
         header = ["Policy"] + [f"{name} {col}" for name in names for col in ("(ours)", "(paper)", "Δ")]
-        rows = [[ROW_LABELS[v]] + [cell for q in QUANTITIES for cell in _triple(summary, paper, env, v, "best", q)]
-                for v in TABLE2_ROWS]
+        rows = [
+            [ROW_LABELS[v]]
+            + [cell for q in QUANTITIES for cell in _triple(summary, paper, env, v, "best", q)]
+            for v in TABLE2_ROWS
+        ]
         lines += [f"## {env}", "", _markdown(header, rows), ""]
     return lines
 
@@ -187,8 +230,9 @@ def write_csv(frame: pd.DataFrame, path: Path, command: str) -> None:
         frame.to_csv(handle, index=False)
 
 
-def write_tables(summary: pd.DataFrame, paper: dict[str, Any], out: Path, command: str, budget: str,
-                 envs: tuple[str, ...]) -> list[Path]:
+def write_tables(
+    summary: pd.DataFrame, paper: dict[str, Any], out: Path, command: str, budget: str, envs: tuple[str, ...]
+) -> list[Path]:
     """Write table1.md, table2.md and table3.md; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     texts = {
@@ -208,8 +252,11 @@ def write_tables(summary: pd.DataFrame, paper: dict[str, Any], out: Path, comman
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--budget", default="quick", help="budget sub-folder of --results-dir to report")
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RUNS_DIR)
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<budget>")
@@ -233,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     written = write_tables(summary, paper, out, command, args.budget, envs)
     write_csv(summary, out / "summary.csv", command)
     records = json.loads(summary.to_json(orient="records"))
-    (out / "summary.json").write_text(json.dumps({"command": command, "budget": args.budget, "rows": records}, indent=1) + "\n")
+    (out / "summary.json").write_text(
+        json.dumps({"command": command, "budget": args.budget, "rows": records}, indent=1) + "\n"
+    )
     written += [out / "summary.csv", out / "summary.json"]
     if not args.no_figures:
         from benchmarks.report_figures import write_aggregate, write_curves

@@ -64,8 +64,9 @@ def seed_curves(curves: pd.DataFrame, quantity: str) -> pd.DataFrame:
     return per_run.groupby(["variant", "timesteps"])[quantity].agg(["mean", "std", "count"]).reset_index()
 
 
-def write_curves(curves: pd.DataFrame, episodes: pd.DataFrame, out: Path, command: str,
-                 envs: tuple[str, ...]) -> list[Path]:
+def write_curves(
+    curves: pd.DataFrame, episodes: pd.DataFrame, out: Path, command: str, envs: tuple[str, ...]
+) -> list[Path]:
     """One PNG per table x env: mean over seeds with a ±1 std band; the seed count is in the legend.
 
     Table II panels also draw the prior's level (its best checkpoint's final evaluation) as a dashed line.
@@ -77,7 +78,7 @@ def write_curves(curves: pd.DataFrame, episodes: pd.DataFrame, out: Path, comman
             if frame.empty:
                 continue
             fig, axes = plt.subplots(1, len(quantities), figsize=(5 * len(quantities), 3.8), squeeze=False)
-            for ax, quantity in zip(axes[0], quantities):
+            for ax, quantity in zip(axes[0], quantities, strict=True):
                 stats = seed_curves(frame, quantity)
                 for variant in variants:
                     line = stats[stats["variant"] == variant]
@@ -88,11 +89,19 @@ def write_curves(curves: pd.DataFrame, episodes: pd.DataFrame, out: Path, comman
                     band = line["std"].fillna(0.0)
                     ax.fill_between(line["timesteps"], line["mean"] - band, line["mean"] + band, alpha=0.2)
                 if table == 2:
-                    prior = episodes[(episodes["env"] == env) & (episodes["variant"] == "soft")
-                                     & (episodes["checkpoint"] == "best")]
+                    prior = episodes[
+                        (episodes["env"] == env)
+                        & (episodes["variant"] == "soft")
+                        & (episodes["checkpoint"] == "best")
+                    ]
                     if not prior.empty:
-                        ax.axhline(prior[quantity].mean(), color="black", ls="--", lw=1,
-                                   label=f"Prior Policy (n={prior['run_seed'].nunique()})")
+                        ax.axhline(
+                            prior[quantity].mean(),
+                            color="black",
+                            ls="--",
+                            lw=1,
+                            label=f"Prior Policy (n={prior['run_seed'].nunique()})",
+                        )
                 ax.set_xlabel("environment steps")
                 ax.set_ylabel(quantity.replace("_", " ") + " (deterministic eval)")
                 ax.grid(alpha=0.3)
@@ -107,8 +116,9 @@ def write_curves(curves: pd.DataFrame, episodes: pd.DataFrame, out: Path, comman
     return paths
 
 
-def score_matrix(episodes: pd.DataFrame, paper: dict[str, Any], group: dict[str, Any],
-                 variant: str) -> tuple[np.ndarray, list[str]]:
+def score_matrix(
+    episodes: pd.DataFrame, paper: dict[str, Any], group: dict[str, Any], variant: str
+) -> tuple[np.ndarray, list[str]]:
     """Normalized scores of one variant, shape (runs, envs): one mean per run, seeds present in every env."""
     source = "soft" if variant == "prior" else variant
     frame = episodes[(episodes["variant"] == source) & (episodes["checkpoint"] == group["checkpoint"])]
@@ -166,17 +176,28 @@ def aggregate_table(episodes: pd.DataFrame, paper: dict[str, Any], reps: int) ->
             continue
         point, interval, method = interval_estimates(scores, reps)
         for variant, matrix in scores.items():
-            rows.append({
-                "group": group_name, "variant": variant, "label": LABELS[variant],
-                "n_runs": matrix.size, "envs": " ".join(env_lists[variant]),
-                "iqm": point[variant][0], "iqm_low": interval[variant][0][0], "iqm_high": interval[variant][1][0],
-                "mean": point[variant][1], "mean_low": interval[variant][0][1], "mean_high": interval[variant][1][1],
-                "method": method,
-            })
+            rows.append(
+                {
+                    "group": group_name,
+                    "variant": variant,
+                    "label": LABELS[variant],
+                    "n_runs": matrix.size,
+                    "envs": " ".join(env_lists[variant]),
+                    "iqm": point[variant][0],
+                    "iqm_low": interval[variant][0][0],
+                    "iqm_high": interval[variant][1][0],
+                    "mean": point[variant][1],
+                    "mean_low": interval[variant][0][1],
+                    "mean_high": interval[variant][1][1],
+                    "method": method,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def write_aggregate(episodes: pd.DataFrame, paper: dict[str, Any], out: Path, command: str, reps: int) -> list[Path]:
+def write_aggregate(
+    episodes: pd.DataFrame, paper: dict[str, Any], out: Path, command: str, reps: int
+) -> list[Path]:
     """aggregate.csv, aggregate.json and aggregate.png (IQM with 95% CI per group and variant)."""
     from benchmarks.report import write_csv
 
@@ -184,17 +205,25 @@ def write_aggregate(episodes: pd.DataFrame, paper: dict[str, Any], out: Path, co
     if table.empty:
         return []
     write_csv(table, out / "aggregate.csv", command)
-    payload = {"command": command, "normalization": {k: g["title"].replace("\n", ": ") for k, g in AGGREGATE_GROUPS.items()},
-               "bootstrap_reps": reps, "rows": json.loads(table.to_json(orient="records"))}
+    payload = {
+        "command": command,
+        "normalization": {k: g["title"].replace("\n", ": ") for k, g in AGGREGATE_GROUPS.items()},
+        "bootstrap_reps": reps,
+        "rows": json.loads(table.to_json(orient="records")),
+    }
     (out / "aggregate.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     groups = list(dict.fromkeys(table["group"]))
     fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.6), squeeze=False)
-    for ax, group in zip(axes[0], groups):
+    for ax, group in zip(axes[0], groups, strict=True):
         rows = table[table["group"] == group].reset_index(drop=True)
         y = np.arange(len(rows))
         errors = [rows["iqm"] - rows["iqm_low"], rows["iqm_high"] - rows["iqm"]]
         ax.errorbar(rows["iqm"], y, xerr=errors, fmt="o", capsize=4)
-        ax.set_yticks(y, [f"{label} (n={n})" for label, n in zip(rows["label"], rows["n_runs"])], fontsize=8)
+        ax.set_yticks(
+            y,
+            [f"{label} (n={n})" for label, n in zip(rows["label"], rows["n_runs"], strict=True)],
+            fontsize=8,
+        )
         ax.axvline(1.0, color="gray", ls=":", lw=1)
         ax.set_xlabel("IQM of normalized score (1 = paper), 95% CI")
         ax.set_title(AGGREGATE_GROUPS[group]["title"], fontsize=9)

@@ -49,16 +49,24 @@ ELSEWHERE = "running in another process"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--budget", choices=sorted(BUDGETS), default="quick", help="steps, seeds, eval episodes")
+    parser.add_argument(
+        "--budget", choices=sorted(BUDGETS), default="quick", help="steps, seeds, eval episodes"
+    )
     parser.add_argument("--tables", type=int, nargs="+", choices=sorted(TABLES), default=sorted(TABLES))
     parser.add_argument("--envs", nargs="+", default=None, help="e.g. HalfCheetah Hopper Ant (default: all)")
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=None, help="default: all")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the budget's")
-    parser.add_argument("--workers", type=int, default=1, help="runs in parallel, one process and one thread each")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="runs in parallel, one process and one thread each"
+    )
     parser.add_argument("--shard", default="0/1", help="i/N: this process runs every N-th run of the grid")
-    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RUNS_DIR, help="common run folder of all shards")
+    parser.add_argument(
+        "--results-dir", type=Path, default=DEFAULT_RUNS_DIR, help="common run folder of all shards"
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their state, train nothing")
     return parser.parse_args(argv)
 
@@ -79,7 +87,8 @@ def selected_runs(args: argparse.Namespace) -> list[RunSpec]:
 def run_state(spec: RunSpec, results_dir: Path) -> str:
     """``finished``, ``running`` (locked by a live process), ``partial`` (a folder without result.json:
     will restart) or ``todo``."""
-    from benchmarks.training import is_finished, is_locked
+    from benchmarks.runlock import is_locked
+    from benchmarks.training import is_finished
 
     run_dir = spec.run_dir(results_dir)
     if is_finished(run_dir):
@@ -97,7 +106,8 @@ def _worker_init() -> None:
 
 def _run_in_worker(spec: RunSpec, results_dir: Path, command: str) -> str:
     """Entry point of a worker process: run one spec, never raise (the error goes to error.txt)."""
-    from benchmarks.training import RunLocked, run_one
+    from benchmarks.runlock import RunLocked
+    from benchmarks.training import run_one
 
     try:
         run_one(spec, results_dir, command)
@@ -146,10 +156,13 @@ class Scheduler:
         Runs locked by another live process are left to it (listed in ``self.elsewhere``); runs that
         need them as a prior wait for their ``result.json``.
         """
-        from benchmarks.training import is_finished, is_locked
+        from benchmarks.runlock import is_locked
+        from benchmarks.training import is_finished
 
         pending = [spec for spec in self.runs if not is_finished(spec.run_dir(self.results_dir))]
-        bar = tqdm(total=len(self.runs), initial=len(self.runs) - len(pending), unit="run", dynamic_ncols=True)
+        bar = tqdm(
+            total=len(self.runs), initial=len(self.runs) - len(pending), unit="run", dynamic_ncols=True
+        )
         executor = None
         if self.workers > 1:
             context = multiprocessing.get_context("spawn")  # no forked torch state in workers
@@ -174,7 +187,9 @@ class Scheduler:
                         if executor is None:
                             self._finish(spec, _run_in_worker(spec, self.results_dir, self.command), bar)
                         else:
-                            running[executor.submit(_run_in_worker, spec, self.results_dir, self.command)] = spec
+                            running[executor.submit(_run_in_worker, spec, self.results_dir, self.command)] = (
+                                spec
+                            )
                 if running:
                     done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -207,9 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         for spec in runs:
             deps = ", ".join(dep.name for dep in spec.dependencies())
-            print(f"{run_state(spec, args.results_dir):8s}  {spec.name}" + (f"  (after {deps})" if deps else ""))
+            print(
+                f"{run_state(spec, args.results_dir):8s}  {spec.name}" + (f"  (after {deps})" if deps else "")
+            )
         budget = BUDGETS[args.budget]
-        print(f"{len(runs)} runs x {budget.timesteps:,} steps (shard {args.shard}, results in {args.results_dir})")
+        print(
+            f"{len(runs)} runs x {budget.timesteps:,} steps "
+            f"(shard {args.shard}, results in {args.results_dir})"
+        )
         return 0
     scheduler = Scheduler(runs, args.results_dir, args.workers, command)
     failed = scheduler.run()

@@ -33,14 +33,20 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
 import sb3_rpg
-from benchmarks.config import BUDGETS, PRIOR_VARIANT, VARIANTS, RunSpec, algorithm_kwargs, coefficients, ppo_config
+from benchmarks.config import (
+    BUDGETS,
+    PRIOR_VARIANT,
+    VARIANTS,
+    RunSpec,
+    algorithm_kwargs,
+    coefficients,
+    ppo_config,
+)
+from benchmarks.runlock import HEARTBEAT_SECONDS, acquire_lock, lock_path
 from sb3_rpg import ResidualPPO, SoftPPO
 from sb3_rpg.envs import evaluate_episodes
 
 RESULT_FILE = "result.json"
-#: A lock file older than this (not refreshed by its run's heartbeat) belongs to a dead process.
-STALE_LOCK_SECONDS = 30 * 60
-HEARTBEAT_SECONDS = 60
 ALGORITHMS = {"SoftPPO": SoftPPO, "ResidualPPO": ResidualPPO}
 # Episode seeds of evaluations, far from the training seeds (seed .. seed + n_envs - 1). The same for
 # every variant of a seed, so variants are compared on the same episodes (common random numbers).
@@ -51,63 +57,6 @@ FINAL_EVAL_SEED = 2_000_000
 def is_finished(run_dir: Path) -> bool:
     """A run is finished exactly when its ``result.json`` exists (it is written last)."""
     return (Path(run_dir) / RESULT_FILE).is_file()
-
-
-class RunLocked(RuntimeError):
-    """Another live process is training this run."""
-
-
-def lock_path(run_dir: Path) -> Path:
-    """The run's lock file, beside (not in) its folder, so that wiping the folder keeps the lock."""
-    run_dir = Path(run_dir)
-    return run_dir.with_name(run_dir.name + ".lock")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
-def is_locked(run_dir: Path) -> bool:
-    """True while a live process trains the run: the lock's heartbeat is recent and, on this host, its
-    pid is alive. Guards against two runners (overlapping filters, a shard started twice) wiping each
-    other's run folders."""
-    path = lock_path(run_dir)
-    try:
-        age = time.time() - path.stat().st_mtime
-        owner = json.loads(path.read_text() or "{}")
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError):
-        owner = {}
-    if age > STALE_LOCK_SECONDS:
-        return False
-    if owner.get("host") == platform.node() and isinstance(owner.get("pid"), int):
-        return _pid_alive(owner["pid"])
-    return True
-
-
-def acquire_lock(run_dir: Path) -> Path:
-    """Create the run's lock (atomically, O_EXCL) or raise :class:`RunLocked`; a stale lock is replaced."""
-    path = lock_path(run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        if is_locked(run_dir):
-            raise RunLocked(f"{run_dir} is being trained by another process ({path})")
-        path.unlink(missing_ok=True)
-    try:
-        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError as error:
-        raise RunLocked(f"{run_dir} is being trained by another process ({path})") from error
-    owner = {"host": platform.node(), "pid": os.getpid(), "started": time.time()}
-    os.write(handle, json.dumps(owner).encode())
-    os.close(handle)
-    return path
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -129,7 +78,11 @@ def prior_paths(spec: RunSpec, results_dir: Path) -> tuple[Path, Path]:
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -185,7 +138,9 @@ def build_model(spec: RunSpec, run_dir: Path, results_dir: Path) -> SoftPPO:
         env_kwargs={"reward": variant.reward},
         monitor_dir=str(run_dir / "monitor"),
     )
-    common = dict(seed=spec.seed, verbose=0, device="cpu", ent_coef=coefs["ent_coef"], entropy_mode=variant.entropy_mode)
+    common = dict(
+        seed=spec.seed, verbose=0, device="cpu", ent_coef=coefs["ent_coef"], entropy_mode=variant.entropy_mode
+    )
     if variant.algorithm == "ResidualPPO":
         prior_model, prior_stats = prior_paths(spec, results_dir)
         # Raw env: ResidualPPO normalizes with the prior's frozen statistics; the actor's architecture is
@@ -361,7 +316,9 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
         algorithm = ALGORITHMS[VARIANTS[spec.variant].algorithm]
         best_model = algorithm.load(checkpoints / "best.zip", device="cpu")
         stats = checkpoints / "best_vecnormalize.pkl"
-        best = evaluate(best_model, spec, budget.final_episodes, FINAL_EVAL_SEED, stats if stats.exists() else None)
+        best = evaluate(
+            best_model, spec, budget.final_episodes, FINAL_EVAL_SEED, stats if stats.exists() else None
+        )
     for name, frame in (("final", final), ("best", best)):
         frame.insert(0, "checkpoint", name)
         frame.insert(0, "run_seed", spec.seed)

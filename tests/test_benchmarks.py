@@ -16,10 +16,20 @@ import pytest
 import yaml
 
 from benchmarks import run as run_cli
-from benchmarks.config import BUDGETS, TABLES, build_grid, coefficients, make_spec, parse_shard, resolve_env, shard
+from benchmarks.config import (
+    BUDGETS,
+    TABLES,
+    build_grid,
+    coefficients,
+    make_spec,
+    parse_shard,
+    resolve_env,
+    shard,
+)
 from benchmarks.report import load_runs, summarize, write_tables
 from benchmarks.report_figures import aggregate_table, write_aggregate, write_curves
-from benchmarks.training import is_finished, lock_path, prior_paths, run_one
+from benchmarks.runlock import lock_path
+from benchmarks.training import is_finished, prior_paths, run_one
 
 SOFT = make_spec("HalfCheetah-v5", "soft", 0, "smoke")
 RESIDUAL = make_spec("HalfCheetah-v5", "residual", 0, "smoke")
@@ -82,8 +92,22 @@ def test_shards_partition_the_grid(count):
 
 
 def test_dry_run_lists_the_grid(capsys, tmp_path):
-    assert run_cli.main(["--budget", "quick", "--envs", "Hopper", "--shard", "1/2", "--dry-run",
-                         "--results-dir", str(tmp_path)]) == 0
+    assert (
+        run_cli.main(
+            [
+                "--budget",
+                "quick",
+                "--envs",
+                "Hopper",
+                "--shard",
+                "1/2",
+                "--dry-run",
+                "--results-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "9 runs x 400,000 steps" in out and "todo" in out and not (tmp_path / "quick").exists()
 
@@ -92,8 +116,16 @@ def test_smoke_runs_write_their_folders(results):
     for spec in (SOFT, RESIDUAL):
         run_dir = spec.run_dir(results)
         assert is_finished(run_dir) and not lock_path(run_dir).exists()
-        for name in ("config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "logs/progress.csv",
-                     "checkpoints/best.zip", "checkpoints/best_vecnormalize.pkl", "checkpoints/last.zip"):
+        for name in (
+            "config.yaml",
+            "evaluations.csv",
+            "eval_final.csv",
+            "eval_best.csv",
+            "logs/progress.csv",
+            "checkpoints/best.zip",
+            "checkpoints/best_vecnormalize.pkl",
+            "checkpoints/last.zip",
+        ):
             assert (run_dir / name).is_file(), name
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
         assert config["command"] == "pytest" and config["ppo"]["n_envs"] == 4
@@ -101,14 +133,18 @@ def test_smoke_runs_write_their_folders(results):
         assert result["timesteps"] >= BUDGETS["smoke"].timesteps
         final = pd.read_csv(run_dir / "eval_final.csv")
         assert len(final) == BUDGETS["smoke"].final_episodes
-        np.testing.assert_allclose(final["total_return"], final["basic_return"] + final["addon_return"], rtol=1e-6)
+        np.testing.assert_allclose(
+            final["total_return"], final["basic_return"] + final["addon_return"], rtol=1e-6
+        )
         periodic = pd.read_csv(run_dir / "evaluations.csv")
         assert periodic["timesteps"].iloc[0] == 0 and periodic["timesteps"].iloc[-1] == result["timesteps"]
 
 
 def test_table2_run_uses_its_prior(results):
     model, stats = prior_paths(RESIDUAL, results)
-    assert model == SOFT.run_dir(results) / "checkpoints" / "best.zip" and stats.name == "best_vecnormalize.pkl"
+    assert (
+        model == SOFT.run_dir(results) / "checkpoints" / "best.zip" and stats.name == "best_vecnormalize.pkl"
+    )
     config = yaml.safe_load((RESIDUAL.run_dir(results) / "config.yaml").read_text())
     assert config["prior"]["model"] == str(model) and config["coefficients"]["prior_coef"] == 0.17
     # Before the warm-up has ended the actor is the prior: step 0 (the prior itself) is never "best".
@@ -138,8 +174,9 @@ def test_killed_run_restarts_cleanly(results, tmp_path):
     assert is_finished(killed_dir) and not (killed_dir / "stale.txt").exists()
     assert yaml.safe_load((killed_dir / "config.yaml").read_text())["command"] == "restart"
     # Deterministic training and evaluation: the restarted run reproduces the original one.
-    pd.testing.assert_frame_equal(pd.read_csv(killed_dir / "eval_final.csv"),
-                                  pd.read_csv(SOFT.run_dir(results) / "eval_final.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(killed_dir / "eval_final.csv"), pd.read_csv(SOFT.run_dir(results) / "eval_final.csv")
+    )
 
 
 def test_dependents_of_a_failed_prior_are_skipped(tmp_path, monkeypatch):
@@ -160,10 +197,21 @@ def fake_episodes() -> pd.DataFrame:
             for seed in (0, 1):
                 for episode, noise in enumerate((-10.0, 0.0, 10.0)):
                     basic = 1000.0 * (index + 1) + bonus + noise + 100.0 * seed
-                    rows.append({"env": "HalfCheetah-v5", "variant": variant, "run_seed": seed,
-                                 "checkpoint": checkpoint, "episode": episode, "seed": episode,
-                                 "total_return": basic - 400.0, "basic_return": basic, "addon_return": -400.0,
-                                 "addon_metric_mean": 0.4, "length": 1000})
+                    rows.append(
+                        {
+                            "env": "HalfCheetah-v5",
+                            "variant": variant,
+                            "run_seed": seed,
+                            "checkpoint": checkpoint,
+                            "episode": episode,
+                            "seed": episode,
+                            "total_return": basic - 400.0,
+                            "basic_return": basic,
+                            "addon_return": -400.0,
+                            "addon_metric_mean": 0.4,
+                            "length": 1000,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -172,13 +220,18 @@ def test_report_builds_tables_from_fake_rows(tmp_path):
 
     paper = load_yaml(PAPER_RESULTS)
     summary = summarize(fake_episodes(), paper)
-    soft = summary[(summary["variant"] == "soft") & (summary["checkpoint"] == "final")
-                   & (summary["quantity"] == "basic_return")].iloc[0]
+    soft = summary[
+        (summary["variant"] == "soft")
+        & (summary["checkpoint"] == "final")
+        & (summary["quantity"] == "basic_return")
+    ].iloc[0]
     # soft is Table I's 4th variant: 4000 + mean(0, 100) over seeds; pooled over 6 episodes.
     assert soft["mean"] == pytest.approx(4050.0) and soft["n_seeds"] == 2 and soft["n_episodes"] == 6
     assert soft["paper_mean"] == 4993.7 and soft["diff"] == pytest.approx(4050.0 - 4993.7)
     prior = summary[(summary["variant"] == "prior") & (summary["quantity"] == "total_return")].iloc[0]
-    assert prior["mean"] == pytest.approx(4550.0 - 400.0) and prior["paper_mean"] == 5357.0  # soft's best ckpt
+    assert (
+        prior["mean"] == pytest.approx(4550.0 - 400.0) and prior["paper_mean"] == 5357.0
+    )  # soft's best ckpt
 
     paths = write_tables(summary, paper, tmp_path, "cmd", "fake", ("HalfCheetah-v5",))
     table1 = (tmp_path / "table1.md").read_text()
@@ -191,28 +244,54 @@ def test_report_builds_tables_from_fake_rows(tmp_path):
     aggregate = aggregate_table(fake_episodes(), paper, reps=200)
     row = aggregate[(aggregate["group"] == "tables_1_3_final") & (aggregate["variant"] == "soft")].iloc[0]
     assert row["iqm"] == pytest.approx(4050.0 / 4993.7) and row["iqm_low"] <= row["iqm"] <= row["iqm_high"]
-    assert set(aggregate[aggregate["group"] == "table_2_best"]["variant"]) == {"prior", "greedy", "kl", "residual", "full"}
-    assert [p.name for p in write_aggregate(fake_episodes(), paper, tmp_path, "cmd", 50)][-1] == "aggregate.png"
+    assert set(aggregate[aggregate["group"] == "table_2_best"]["variant"]) == {
+        "prior",
+        "greedy",
+        "kl",
+        "residual",
+        "full",
+    }
+    assert [p.name for p in write_aggregate(fake_episodes(), paper, tmp_path, "cmd", 50)][
+        -1
+    ] == "aggregate.png"
     assert (tmp_path / "aggregate.csv").read_text().startswith("# produced by: cmd")
 
 
 def test_report_from_smoke_runs(results, tmp_path):
     episodes, curves = load_runs(results, "smoke")
-    assert set(episodes["variant"]) == {"soft", "residual"} and set(episodes["checkpoint"]) == {"final", "best"}
+    assert set(episodes["variant"]) == {"soft", "residual"} and set(episodes["checkpoint"]) == {
+        "final",
+        "best",
+    }
     paths = write_curves(curves, episodes, tmp_path, "cmd", ("HalfCheetah-v5",))
     assert {path.name for path in paths} == {f"curves_table{t}_HalfCheetah-v5.png" for t in (1, 2, 3)}
     from benchmarks import report
 
-    assert report.main(["--budget", "smoke", "--results-dir", str(results), "--out", str(tmp_path / "r"),
-                        "--bootstrap-reps", "50"]) == 0
+    assert (
+        report.main(
+            [
+                "--budget",
+                "smoke",
+                "--results-dir",
+                str(results),
+                "--out",
+                str(tmp_path / "r"),
+                "--bootstrap-reps",
+                "50",
+            ]
+        )
+        == 0
+    )
     assert "Residual PPO" in (tmp_path / "r" / "table2.md").read_text()
-    assert json.loads((tmp_path / "r" / "summary.json").read_text())["command"].startswith("python -m benchmarks.report")
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["command"].startswith(
+        "python -m benchmarks.report"
+    )
 
 
 def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatch):
     import os
 
-    from benchmarks import training
+    from benchmarks import runlock as training
 
     run_dir = SOFT.run_dir(tmp_path)
     lock = training.acquire_lock(run_dir)  # held by this (live) process
