@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+# benchmarks/ is a folder of the repository, not an installed package: importable from the repo root
+# (python -m pytest does that), and with a bare `pytest` too thanks to this line.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import run as run_cli
 from benchmarks.config import (
