@@ -34,7 +34,7 @@ from benchmarks.config import (
 from benchmarks.report import load_runs, summarize, write_tables
 from benchmarks.report_figures import aggregate_table, write_aggregate, write_curves
 from benchmarks.runlock import lock_path
-from benchmarks.training import is_finished, prior_paths, run_one
+from benchmarks.training import FINAL_EVAL_SEED, evaluate, is_finished, prior_paths, run_one
 
 SOFT = make_spec("HalfCheetah-v5", "soft", 0, "smoke")
 RESIDUAL = make_spec("HalfCheetah-v5", "residual", 0, "smoke")
@@ -154,6 +154,21 @@ def test_table2_run_uses_its_prior(results):
     assert config["prior"]["model"] == str(model) and config["coefficients"]["prior_coef"] == 0.17
     # Before the warm-up has ended the actor is the prior: step 0 (the prior itself) is never "best".
     assert json.loads((RESIDUAL.run_dir(results) / "result.json").read_text())["best_step"] > 0
+    # The saved checkpoint + statistics reproduce the in-memory final evaluation (so "best" checkpoints,
+    # evaluated after loading, are evaluated as they were trained).
+    from sb3_rpg import ResidualPPO
+
+    checkpoints = RESIDUAL.run_dir(results) / "checkpoints"
+    loaded = ResidualPPO.load(checkpoints / "last.zip", device="cpu")
+    again = evaluate(
+        loaded,
+        RESIDUAL,
+        BUDGETS["smoke"].final_episodes,
+        FINAL_EVAL_SEED,
+        checkpoints / "last_vecnormalize.pkl",
+    )
+    final = pd.read_csv(RESIDUAL.run_dir(results) / "eval_final.csv")
+    np.testing.assert_allclose(again["total_return"], final["total_return"], rtol=1e-6)
     with pytest.raises(RuntimeError, match="has not finished"):
         run_one(make_spec("HalfCheetah-v5", "kl", 0, "smoke"), results.parent / "empty")
 
