@@ -64,8 +64,16 @@ def _pendulum(wrapper: type[gym.Wrapper], **kwargs: Any) -> gym.Env:
     return wrapper(gym.make("Pendulum-v1", max_episode_steps=EPISODE_STEPS).unwrapped, **kwargs)
 
 
-gym.register("TestNanPendulum-v0", entry_point=lambda **kw: _pendulum(NanRewardWrapper, **kw), max_episode_steps=EPISODE_STEPS)
-gym.register("TestAddonPendulum-v0", entry_point=lambda **kw: _pendulum(AddonPendulum, **kw), max_episode_steps=EPISODE_STEPS)
+gym.register(
+    "TestNanPendulum-v0",
+    entry_point=lambda **kw: _pendulum(NanRewardWrapper, **kw),
+    max_episode_steps=EPISODE_STEPS,
+)
+gym.register(
+    "TestAddonPendulum-v0",
+    entry_point=lambda **kw: _pendulum(AddonPendulum, **kw),
+    max_episode_steps=EPISODE_STEPS,
+)
 
 
 def tiny_config(tmp_path: Path, **overrides: Any) -> TuneConfig:
@@ -102,7 +110,9 @@ class AlwaysPrune(optuna.pruners.BasePruner):
 def prior_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PPO prior trained for 64 steps on Pendulum and saved."""
     env = gym.make("Pendulum-v1", max_episode_steps=EPISODE_STEPS)
-    prior = PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, policy_kwargs={"net_arch": [16]}, seed=0)
+    prior = PPO(
+        "MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, policy_kwargs={"net_arch": [16]}, seed=0
+    )
     prior.learn(64)
     path = tmp_path_factory.mktemp("prior") / "prior.zip"
     prior.save(path)
@@ -127,9 +137,28 @@ def test_cli_resumes_and_writes_outputs(tmp_path: Path) -> None:
     block = {**TINY, "n_timesteps": 128, "policy_kwargs": {"net_arch": [16], "activation_fn": "relu"}}
     hyperparams.write_text(yaml.safe_dump({"Pendulum-v1": block}))
     out = tmp_path / "cli"
-    args = ["--algo", "SoftPPO", "--env", "Pendulum-v1", "--env-kwargs", f"max_episode_steps={EPISODE_STEPS}",
-            "--hyperparams", str(hyperparams), "--n-evaluations", "2", "--n-eval-episodes", "1",
-            "--out-dir", str(out), "--study-name", "cli", "--seed", "1", "--heartbeat", "0"]
+    args = [
+        "--algo",
+        "SoftPPO",
+        "--env",
+        "Pendulum-v1",
+        "--env-kwargs",
+        f"max_episode_steps={EPISODE_STEPS}",
+        "--hyperparams",
+        str(hyperparams),
+        "--n-evaluations",
+        "2",
+        "--n-eval-episodes",
+        "1",
+        "--out-dir",
+        str(out),
+        "--study-name",
+        "cli",
+        "--seed",
+        "1",
+        "--heartbeat",
+        "0",
+    ]
     assert main([*args, "--n-trials", "1"]) == 0
     assert main([*args, "--n-trials", "2"]) == 0
     study = optuna.load_study(study_name="cli", storage=f"sqlite:///{out / 'cli.db'}")
@@ -191,8 +220,9 @@ def test_non_finite_error_classification() -> None:
 
 
 def test_best_params_yaml_loads_into_residual_ppo(tmp_path: Path, prior_zip: Path) -> None:
-    config = tiny_config(tmp_path, algo="residual_ppo", prior=str(prior_zip), hyperparams=dict(TINY),
-                         greedy_fraction=0.5)
+    config = tiny_config(
+        tmp_path, algo="residual_ppo", prior=str(prior_zip), hyperparams=dict(TINY), greedy_fraction=0.5
+    )
     study = run_study(config)
     assert len(study.get_trials(states=FINISHED)) == 2
     written = export_study(study, config.out_dir)
@@ -208,9 +238,17 @@ def test_greedy_floor_maps_to_zero() -> None:
     config = tiny_config(Path("unused"), algo="residual_ppo", prior="prior.zip", tune_ppo=True)
     floor = greedy_floor(1e-4, 1.0, 0.2)
     assert floor == pytest.approx(-5.0)
-    base = {"ent_coef": 0.01, "n_steps_pow": 6, "batch_size_pow": 10, "one_minus_gamma": 0.01,
-            "one_minus_gae_lambda": 0.05, "learning_rate": 3e-4, "n_epochs": 5, "clip_range": 0.2,
-            "max_grad_norm": 0.5}
+    base = {
+        "ent_coef": 0.01,
+        "n_steps_pow": 6,
+        "batch_size_pow": 10,
+        "one_minus_gamma": 0.01,
+        "one_minus_gae_lambda": 0.05,
+        "learning_rate": 3e-4,
+        "n_epochs": 5,
+        "clip_range": 0.2,
+        "max_grad_norm": 0.5,
+    }
     greedy = sample_params(optuna.trial.FixedTrial({**base, PRIOR_COEF_LOG10: -4.5}), config)
     residual = sample_params(optuna.trial.FixedTrial({**base, PRIOR_COEF_LOG10: math.log10(0.17)}), config)
     assert greedy["prior_coef"] == 0.0 and residual["prior_coef"] == 0.17
@@ -218,7 +256,9 @@ def test_greedy_floor_maps_to_zero() -> None:
 
 
 def test_pareto_mode_returns_front(tmp_path: Path) -> None:
-    config = tiny_config(tmp_path, env_id="TestAddonPendulum-v0", env_kwargs={"reward": "addon"}, objective="pareto")
+    config = tiny_config(
+        tmp_path, env_id="TestAddonPendulum-v0", env_kwargs={"reward": "addon"}, objective="pareto"
+    )
     study = run_study(config)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MAXIMIZE"]
     assert all(not trial.intermediate_values for trial in study.trials)  # never reported: no pruning
@@ -254,5 +294,8 @@ def test_hyperparams_yaml_and_kwargs(tmp_path: Path) -> None:
     assert kwargs["policy_kwargs"]["activation_fn"] is th.nn.ReLU
     assert kwargs["learning_rate"](1.0) == pytest.approx(3e-4) and kwargs["learning_rate"](0.0) == 0.0
     assert kwargs["ent_coef"] == 1e-3
-    assert parse_kwargs(["reward=addon", "max_episode_steps:50"]) == {"reward": "addon", "max_episode_steps": 50}
+    assert parse_kwargs(["reward=addon", "max_episode_steps:50"]) == {
+        "reward": "addon",
+        "max_episode_steps": 50,
+    }
     assert parse_kwargs(['{"reward": "full"}']) == {"reward": "full"}

@@ -6,7 +6,13 @@ hyperparameters), :mod:`~sb3_rpg.tune.samplers` (search spaces), :mod:`~sb3_rpg.
 (best_params.yml, trials.csv, plots) and :mod:`~sb3_rpg.tune.cli`.
 """
 
-from sb3_rpg.tune.config import TuneConfig, algorithm_kwargs, load_hyperparams, parse_kwargs, resolve_activation
+from sb3_rpg.tune.config import (
+    TuneConfig,
+    algorithm_kwargs,
+    load_hyperparams,
+    parse_kwargs,
+    resolve_activation,
+)
 from sb3_rpg.tune.objective import Objective, TrialEvalCallback
 from sb3_rpg.tune.outputs import export_study
 from sb3_rpg.tune.samplers import sample_params

@@ -180,7 +180,7 @@ class TuneConfig:
         if not normalize:
             return None
         if not isinstance(normalize, dict):
-            raise ValueError(f"normalize must be a bool or a mapping, got {normalize!r}")
+            raise TypeError(f"normalize must be a bool or a mapping, got {normalize!r}")
         return dict(normalize)
 
     @property
@@ -242,7 +242,9 @@ def algorithm_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
         if key in kwargs:
             kwargs[key] = _schedule(kwargs[key])
     if isinstance(kwargs.get("policy_kwargs"), str):
-        raise ValueError("policy_kwargs must be a YAML mapping, not a string (zoo's `dict(...)` strings are not eval'd)")
+        raise TypeError(
+            "policy_kwargs must be a YAML mapping, not a string (zoo's `dict(...)` strings are not eval'd)"
+        )
     if kwargs.get("policy_kwargs"):
         policy_kwargs = {key: _number(value) for key, value in kwargs["policy_kwargs"].items()}
         if "activation_fn" in policy_kwargs:
@@ -263,7 +265,7 @@ def load_hyperparams(path: str | Path, key: str | None = None, env_id: str | Non
     with open(path) as file:
         content = yaml.safe_load(file) or {}
     if not isinstance(content, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+        raise TypeError(f"{path}: expected a mapping at the top level")
     candidates = [key] if key is not None else [env_id, env_id.split("/")[-1] if env_id else None]
     for candidate in candidates:
         if candidate is not None and candidate in content:
@@ -271,7 +273,9 @@ def load_hyperparams(path: str | Path, key: str | None = None, env_id: str | Non
             if not isinstance(block, dict):
                 raise ValueError(f"{path}: key {candidate!r} does not hold a mapping")
             return dict(block)
-    if key is None and not any(isinstance(value, dict) and key_ != "policy_kwargs" for key_, value in content.items()):
+    if key is None and not any(
+        isinstance(value, dict) and key_ != "policy_kwargs" for key_, value in content.items()
+    ):
         return content  # a flat file: the block itself
     raise KeyError(f"{path}: no block {candidates[0]!r} (keys: {sorted(content)})")
 

@@ -66,7 +66,11 @@ def non_finite_state(model: BaseAlgorithm) -> str | None:
     :return: a description, or None if everything is finite
     """
     for key, value in model.logger.name_to_value.items():
-        if key.startswith("train/") and isinstance(value, (float, int, np.floating)) and not math.isfinite(value):
+        if (
+            key.startswith("train/")
+            and isinstance(value, (float, int, np.floating))
+            and not math.isfinite(value)
+        ):
             return f"{key} = {value} at timestep {model.num_timesteps}"
     with th.no_grad():
         for name, param in model.policy.named_parameters():
@@ -120,7 +124,10 @@ class TrialEvalCallback(BaseCallback):
             self._stop(PRUNED_NON_FINITE, state)
             return
         due = []
-        while self.next_evaluation < self.n_evaluations and self.num_timesteps >= self.next_evaluation * self.eval_freq:
+        while (
+            self.next_evaluation < self.n_evaluations
+            and self.num_timesteps >= self.next_evaluation * self.eval_freq
+        ):
             due.append(self.next_evaluation)
             self.next_evaluation += 1
         if not (self.report and due):
@@ -132,7 +139,9 @@ class TrialEvalCallback(BaseCallback):
         for step in due:
             self.trial.report(value, step)
         if self.trial.should_prune():
-            self._stop(PRUNED_BY_PRUNER, f"evaluation {due[-1]} (timestep {self.num_timesteps}): return {value:.4g}")
+            self._stop(
+                PRUNED_BY_PRUNER, f"evaluation {due[-1]} (timestep {self.num_timesteps}): return {value:.4g}"
+            )
 
     def _on_step(self) -> bool:
         return self.stop_reason is None

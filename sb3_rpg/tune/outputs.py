@@ -43,7 +43,9 @@ def trial_kwargs(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def _summary(study: optuna.Study) -> str:
-    counts = {state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,))) for state in TrialState}
+    counts = {
+        state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,))) for state in TrialState
+    }
     return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
 
 
@@ -51,7 +53,7 @@ def _header(study: optuna.Study, lines: list[str]) -> str:
     attrs = study.user_attrs
     preamble = [
         f"Tuned by sb3_rpg.tune: study {study.study_name!r} ({_summary(study)})",
-        f"algo: {attrs.get('algo', '?')}, env: {attrs.get('env_id', '?')}, objective: {attrs.get('objective', '?')}",
+        ", ".join(f"{key}: {attrs.get(key, '?')}" for key in ("algo", "env_id", "objective")),
         *lines,
     ]
     return "".join(f"# {line}\n" for line in preamble)
@@ -68,7 +70,9 @@ def write_best_params(study: optuna.Study, path: Path) -> Path | None:
         best = study.best_trial
     except ValueError:  # no complete trial
         return None
-    header = _header(study, [f"best trial {best.number}: value {best.value:.6g}, seed {best.user_attrs.get('seed')}"])
+    header = _header(
+        study, [f"best trial {best.number}: value {best.value:.6g}, seed {best.user_attrs.get('seed')}"]
+    )
     path.write_text(header + yaml.safe_dump(trial_kwargs(best), sort_keys=True))
     return path
 
@@ -85,7 +89,9 @@ def write_pareto_front(study: optuna.Study, path: Path) -> Path | None:
         return None
     blocks = []
     for trial in front:
-        returns = ", ".join(f"{name} {value:.6g}" for name, value in zip(PARETO_OBJECTIVES, trial.values, strict=True))
+        returns = ", ".join(
+            f"{name} {value:.6g}" for name, value in zip(PARETO_OBJECTIVES, trial.values, strict=True)
+        )
         entry = yaml.safe_dump({f"trial_{trial.number}": trial_kwargs(trial)}, sort_keys=True)
         blocks.append(f"# {returns}\n{entry}")
     lines = ["Pareto front (study.best_trials), by increasing basic return; pick one block"]
@@ -129,7 +135,12 @@ def write_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
     # Histories and fronts of pruned trials only would be empty axes.
     complete = bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     if complete and len(study.directions) == 1:
-        plots.append((lambda: ovm.plot_optimization_history(study, target_name="mean return"), "optimization_history.png"))
+        plots.append(
+            (
+                lambda: ovm.plot_optimization_history(study, target_name="mean return"),
+                "optimization_history.png",
+            )
+        )
     elif complete:
         for index, name in enumerate(PARETO_OBJECTIVES):
             plots.append(

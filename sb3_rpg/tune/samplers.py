@@ -65,7 +65,9 @@ def sample_prior_coef(trial: optuna.Trial, low: float, high: float, greedy_fract
     """
     if greedy_fraction == 0:
         return {"prior_coef": round_sig(trial.suggest_float("prior_coef", low, high, log=True))}
-    log10_value = trial.suggest_float(PRIOR_COEF_LOG10, greedy_floor(low, high, greedy_fraction), math.log10(high))
+    log10_value = trial.suggest_float(
+        PRIOR_COEF_LOG10, greedy_floor(low, high, greedy_fraction), math.log10(high)
+    )
     greedy = log10_value < math.log10(low)
     return {"prior_coef": 0.0 if greedy else round_sig(10.0**log10_value)}
 

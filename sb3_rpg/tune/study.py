@@ -116,7 +116,9 @@ def make_sampler(config: TuneConfig, worker_index: int = 0) -> BaseSampler:
         return RandomSampler(seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return TPESampler(n_startup_trials=config.n_startup_trials, multivariate=True, constant_liar=True, seed=seed)
+        return TPESampler(
+            n_startup_trials=config.n_startup_trials, multivariate=True, constant_liar=True, seed=seed
+        )
 
 
 def make_pruner(config: TuneConfig) -> BasePruner:
@@ -267,6 +269,7 @@ def tuned_keys(config: TuneConfig) -> set[str]:
     :param config: the study's configuration
     :return: the keyword names
     """
+
     class LowestTrial:  # answers every suggestion with its lowest value, to see the names it gives
         def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
             return low
