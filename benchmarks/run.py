@@ -15,8 +15,8 @@ import os
 
 # Before torch is imported (here and, through the inherited environment, in the worker processes):
 # one OpenMP/MKL thread per process, since runs already run in parallel on few cores.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
 
 import argparse  # noqa: E402
 import multiprocessing  # noqa: E402
@@ -198,11 +198,27 @@ class Scheduler:
                     # Everything left waits for priors trained by another shard.
                     bar.set_postfix_str(f"waiting for priors of {len(pending)} runs (other shards)")
                     time.sleep(POLL_SECONDS)
+                    pending = self._reclaim_abandoned(pending, bar)
         finally:
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
             bar.close()
         return self.failed
+
+    def _reclaim_abandoned(self, pending: list[RunSpec], bar: tqdm) -> list[RunSpec]:
+        """Take back runs left to another process that died (stale lock, no result.json), so that the
+        runs waiting for them as priors do not wait forever."""
+        from benchmarks.runlock import is_locked
+        from benchmarks.training import is_finished
+
+        for spec in list(self.elsewhere):
+            run_dir = spec.run_dir(self.results_dir)
+            if not is_locked(run_dir) and not is_finished(run_dir):
+                self.elsewhere.remove(spec)
+                pending.append(spec)
+                bar.update(-1)
+                tqdm.write(f"{spec.name}: its other process stopped; running it here")
+        return sorted(pending)
 
     def _finish(self, spec: RunSpec, status: str, bar: tqdm) -> None:
         if status == ELSEWHERE:

@@ -330,3 +330,23 @@ def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatc
     os.utime(lock, (old, old))
     assert not training.is_locked(run_dir)
     assert training.acquire_lock(run_dir) == lock  # replaces the stale lock
+
+
+def test_run_of_a_dead_process_is_taken_back(tmp_path, monkeypatch):
+    from benchmarks.runlock import acquire_lock
+
+    lock = acquire_lock(SOFT.run_dir(tmp_path))
+    lock.write_text(json.dumps({"host": "another-machine", "pid": 1}))  # live for now: fresh heartbeat
+    started = []
+
+    def fake_run(spec, results_dir, command):
+        started.append(spec)
+        spec.run_dir(results_dir).mkdir(parents=True, exist_ok=True)
+        (spec.run_dir(results_dir) / "result.json").write_text("{}")
+        return "finished"
+
+    monkeypatch.setattr(run_cli, "_run_in_worker", fake_run)
+    # While this runner waits for the prior, the other process dies and its lock disappears.
+    monkeypatch.setattr(run_cli.time, "sleep", lambda seconds: lock.unlink())
+    scheduler = run_cli.Scheduler([SOFT, RESIDUAL], tmp_path, workers=1, command="x")
+    assert scheduler.run() == {} and started == [SOFT, RESIDUAL] and scheduler.elsewhere == []
