@@ -224,6 +224,7 @@ def write_aggregate(
             [f"{label} (n={n})" for label, n in zip(rows["label"], rows["n_runs"], strict=True)],
             fontsize=8,
         )
+        ax.invert_yaxis()  # first variant on top, as in the tables
         ax.axvline(1.0, color="gray", ls=":", lw=1)
         ax.set_xlabel("IQM of normalized score (1 = paper), 95% CI")
         ax.set_title(AGGREGATE_GROUPS[group]["title"], fontsize=9)
