@@ -220,8 +220,14 @@ def test_non_finite_error_classification() -> None:
 
 
 def test_best_params_yaml_loads_into_residual_ppo(tmp_path: Path, prior_zip: Path) -> None:
+    # The SoftPPO block of a benchmark config: ResidualPPO keeps the prior's architecture and statistics.
+    hyperparams = {
+        **TINY,
+        "normalize": {"norm_obs": True, "norm_reward": False},
+        "policy_kwargs": {"net_arch": [32]},
+    }
     config = tiny_config(
-        tmp_path, algo="residual_ppo", prior=str(prior_zip), hyperparams=dict(TINY), greedy_fraction=0.5
+        tmp_path, algo="residual_ppo", prior=str(prior_zip), hyperparams=hyperparams, greedy_fraction=0.5
     )
     study = run_study(config)
     assert len(study.get_trials(states=FINISHED)) == 2

@@ -148,7 +148,8 @@ class TrialEvalCallback(BaseCallback):
 
 
 def make_train_env(config: TuneConfig, seed: int, gamma: float | None = None) -> VecEnv:
-    """The training envs of a trial: ``n_envs`` copies in a DummyVecEnv, under VecNormalize if asked.
+    """The training envs of a trial: ``n_envs`` copies in a DummyVecEnv, under VecNormalize if asked
+    (for ResidualPPO, rewards only: observations are normalised with the prior's statistics).
 
     :param config: the study's configuration
     :param seed: seed of the envs
@@ -157,6 +158,12 @@ def make_train_env(config: TuneConfig, seed: int, gamma: float | None = None) ->
     """
     env = make_vec_env(config.env_id, n_envs=config.n_envs, seed=seed, env_kwargs=config.env_kwargs)
     normalize = config.normalize_kwargs
+    if normalize is not None and config.algo == "residual_ppo":
+        # ResidualPPO normalises observations with its prior's frozen statistics (--prior-vec-normalize),
+        # as the benchmarks do; learning new ones would change what the copied actor sees.
+        normalize["norm_obs"] = False
+        if not normalize.get("norm_reward", True):
+            normalize = None
     if normalize is not None:
         if gamma is not None:
             normalize.setdefault("gamma", gamma)
@@ -201,6 +208,10 @@ class Objective:
             self.fixed_kwargs["prior"] = config.prior
         if config.prior_vec_normalize is not None:
             self.fixed_kwargs["prior_vec_normalize"] = config.prior_vec_normalize
+        if config.algo == "residual_ppo" and self.fixed_kwargs.pop("policy_kwargs", None):
+            # The actor is a copy of the prior's, so its architecture must be the prior's (ResidualPPO
+            # takes it from the prior when policy_kwargs is None), whatever the shared YAML block says.
+            logger.info("ResidualPPO: the YAML's policy_kwargs are ignored, the prior's architecture is used")
         self.pareto = config.objective == "pareto"
         self.eval_freq = config.n_timesteps // config.n_evaluations
         if self.pareto:

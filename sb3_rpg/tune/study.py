@@ -264,7 +264,7 @@ def _worker_main(config: TuneConfig, worker_index: int, pruner: BasePruner | Non
 
 
 def tuned_keys(config: TuneConfig) -> set[str]:
-    """Names of the keyword arguments the search space sets (sampled once from a throwaway study).
+    """Names of the keyword arguments the search space sets (found by one dry run of the sampler).
 
     :param config: the study's configuration
     :return: the keyword names
