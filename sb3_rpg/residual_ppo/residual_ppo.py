@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import torch as th
 from stable_baselines3.common.buffers import RolloutBuffer
@@ -29,8 +29,6 @@ from sb3_rpg.common.prior import (
     prior_log_prob,
 )
 from sb3_rpg.soft_ppo.soft_ppo import SoftPPO, check_coef
-
-SelfResidualPPO = TypeVar("SelfResidualPPO", bound="ResidualPPO")
 
 # Constructor parameters of the prior's policy that make the customised policy's actor match it.
 _INHERITED_POLICY_KWARGS = (
@@ -284,21 +282,3 @@ class ResidualPPO(SoftPPO):
             return
         with self._actor_frozen():
             super().train()
-
-    def learn(
-        self: SelfResidualPPO,
-        total_timesteps: int,
-        callback: Any = None,
-        log_interval: int = 1,
-        tb_log_name: str = "ResidualPPO",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfResidualPPO:
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )

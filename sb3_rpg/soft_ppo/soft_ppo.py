@@ -183,15 +183,16 @@ class SoftPPO(PPO):
         total_timesteps: int,
         callback: Any = None,
         log_interval: int = 1,
-        tb_log_name: str = "SoftPPO",
+        tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfSoftPPO:
+        """SB3's ``learn``; the tensorboard run is named after the class unless ``tb_log_name`` is given."""
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
             log_interval=log_interval,
-            tb_log_name=tb_log_name,
+            tb_log_name=tb_log_name or type(self).__name__,
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
