@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from torch import nn
+
+from sb3_rpg.tune.config import algorithm_kwargs as tune_algorithm_kwargs
 
 HERE = Path(__file__).resolve().parent
 HYPERPARAMS_DIR = HERE / "hyperparams"
@@ -25,7 +26,6 @@ RESULTS_DIR = HERE / "results"  # committed reports
 #: Env keys of the YAML files, in the paper's Table II order; training uses ``sb3_rpg/<key>``.
 ENVS: tuple[str, ...] = ("HalfCheetah-v5", "Hopper-v5", "Ant-v5")
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 
 @dataclass(frozen=True)
@@ -253,13 +253,6 @@ def coefficients(env: str, variant: str, path: Path | None = None) -> dict[str, 
 
 
 def algorithm_kwargs(ppo: dict[str, Any]) -> dict[str, Any]:
-    """Turn a ppo.yml block into constructor kwargs (without ``n_envs``/``normalize``).
-
-    ``activation_fn`` names become torch modules, so the YAML stays plain data.
-    """
-    kwargs = {key: value for key, value in ppo.items() if key not in ("n_envs", "normalize")}
-    policy_kwargs = dict(kwargs.pop("policy_kwargs", {}) or {})
-    if isinstance(policy_kwargs.get("activation_fn"), str):
-        policy_kwargs["activation_fn"] = ACTIVATIONS[policy_kwargs["activation_fn"].lower()]
-    kwargs["policy_kwargs"] = policy_kwargs
-    return kwargs
+    """Turn a ppo.yml block into constructor kwargs (without ``n_envs``/``normalize``), with the same
+    conversion the tuner applies to these files (``activation_fn`` names become torch modules)."""
+    return tune_algorithm_kwargs(ppo)

@@ -145,7 +145,7 @@ def build_model(spec: RunSpec, run_dir: Path, results_dir: Path) -> SoftPPO:
         prior_model, prior_stats = prior_paths(spec, results_dir)
         # Raw env: ResidualPPO normalizes with the prior's frozen statistics; the actor's architecture is
         # copied from the prior (policy_kwargs left to it).
-        kwargs.pop("policy_kwargs")
+        kwargs.pop("policy_kwargs", None)
         return ResidualPPO(
             variant.policy,
             env,
