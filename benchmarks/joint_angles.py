@@ -40,14 +40,14 @@ def main() -> None:
         rows.append(
             {
                 "joint": joint,
-                "mean |θ| (ours)": frame.addon_metric_mean.mean(),
+                "mean abs(θ), ours": frame.addon_metric_mean.mean(),
                 "std over episodes": frame.addon_metric_mean.std(ddof=0),
                 "basic return of the prior": frame.basic_return.mean(),
-                "|ours - paper 0.54|": abs(frame.addon_metric_mean.mean() - PAPER_MEAN_ABS_ANGLE),
+                "abs(ours - paper 0.54)": abs(frame.addon_metric_mean.mean() - PAPER_MEAN_ABS_ANGLE),
             }
         )
     table = pd.DataFrame(rows)
-    closest = table.loc[table["|ours - paper 0.54|"].idxmin(), "joint"]
+    closest = table.loc[table["abs(ours - paper 0.54)"].idxmin(), "joint"]
     command = " ".join(["python", *sys.argv])
     text = (
         f"# HalfCheetah back-leg joint angles under the prior\n\nProduced by: `{command}`\n\n"
