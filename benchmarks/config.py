@@ -106,6 +106,16 @@ VARIANTS: dict[str, Variant] = {
             "residual", "Residual PPO", "ResidualPPO", "addon", objective="total_return", needs_prior=True
         ),
         Variant("full", "Full Policy", "SoftPPO", "full", objective="total_return"),
+        # Not in the paper: Residual PPO with ω', α̂ found by `python -m sb3_rpg.tune` (docs/tuning.md);
+        # run only on the envs whose coefficients.yml block has it.
+        Variant(
+            "residual_tuned",
+            "Residual PPO (tuned)",
+            "ResidualPPO",
+            "addon",
+            objective="total_return",
+            needs_prior=True,
+        ),
     )
 }
 
@@ -115,7 +125,7 @@ PRIOR_VARIANT = "soft"
 #: Variants trained for each table (Table II's "Prior Policy" row is the prior's evaluation, no run).
 TABLES: dict[int, tuple[str, ...]] = {
     1: ("no_entropy", "end_entropy", "repeat_entropy", "soft"),
-    2: ("greedy", "kl", "residual", "full"),
+    2: ("greedy", "kl", "residual", "full", "residual_tuned"),
     3: ("soft", "soft_state_std"),
 }
 
@@ -204,8 +214,12 @@ def build_grid(
     wanted = {variant for table in tables for variant in TABLES[table]}
     if variants:
         wanted &= set(variants)
+    configured = {env: set(load_yaml(HYPERPARAMS_DIR / "coefficients.yml")[env]) for env in env_keys}
     grid = {
-        make_spec(env, variant, seed, budget) for env in env_keys for variant in wanted for seed in seed_list
+        make_spec(env, variant, seed, budget)
+        for env in env_keys
+        for variant in wanted & configured[env]
+        for seed in seed_list
     }
     grid |= {dep for spec in grid for dep in spec.dependencies()}
     return sorted(grid)

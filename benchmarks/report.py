@@ -38,7 +38,7 @@ QUANTITIES = ("total_return", "basic_return", "addon_metric_mean", "addon_return
 METRIC_NAMES = {"HalfCheetah-v5": r"\|θ̄\|", "Hopper-v5": "z̄", "Ant-v5": "v̄_y"}
 CHECKPOINTS = {"average": "final", "best": "best"}
 #: Table II rows: "prior" is the Soft PPO run's best checkpoint evaluated on the full task.
-TABLE2_ROWS = ("prior", "greedy", "kl", "residual", "full")
+TABLE2_ROWS = ("prior", "greedy", "kl", "residual", "full", "residual_tuned")
 ROW_LABELS = {"prior": "Prior Policy", **{name: variant.label for name, variant in VARIANTS.items()}}
 MISSING = "—"
 
