@@ -198,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
+    # Every invocation (a resume adds trials to the same study) is appended, so the outputs say how
+    # they were made.
+    Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(config.out_dir) / "commands.txt", "a", encoding="utf-8") as file:
+        file.write(" ".join(["python -m sb3_rpg.tune", *(sys.argv[1:] if argv is None else argv)]) + "\n")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     optuna.logging.set_verbosity(optuna.logging.INFO)
     status = 0
