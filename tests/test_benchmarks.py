@@ -51,10 +51,13 @@ def results(tmp_path_factory) -> Path:
 
 def test_grid_tables_envs_variants_seeds():
     grid = build_grid("quick", envs=("HalfCheetah",))
-    assert len(grid) == 2 * 9  # 9 variants (soft shared by Tables I-III), 2 seeds
+    # The paper's 9 variants (soft shared by Tables I-III) plus residual_tuned, which coefficients.yml
+    # configures for HalfCheetah only; 2 seeds.
+    assert len(grid) == 2 * 10
     assert {spec.env for spec in grid} == {"HalfCheetah-v5"}
     assert {spec.seed for spec in grid} == set(BUDGETS["quick"].seeds)
-    assert len(build_grid("paper")) == 3 * 9 * 5
+    assert len(build_grid("quick", envs=("Hopper",))) == 2 * 9
+    assert len(build_grid("paper")) == 3 * 9 * 5 + 5
     table1 = build_grid("quick", tables=(1,), seeds=(3,))
     assert {spec.variant for spec in table1} == set(TABLES[1]) and {spec.seed for spec in table1} == {3}
     # Table II pulls in its priors even when only one variant is asked for.
