@@ -140,6 +140,10 @@ class RunSpec:
     :param seed: training seed.
     :param variant: variant name.
     :param budget: budget name.
+    :param ppo_file: the PPO hyperparameter file (``ppo.yml`` layout) the run trains with; None for the
+        default ``hyperparams/ppo.yml``. Not part of the run's identity: one results directory holds
+        one set of hyperparameters, and :func:`benchmarks.training.stale_reason` flags runs trained
+        with other values.
     """
 
     stage: int
@@ -147,6 +151,7 @@ class RunSpec:
     seed: int
     variant: str
     budget: str = field(compare=False)
+    ppo_file: str | None = field(default=None, compare=False)
 
     @property
     def env_id(self) -> str:
@@ -166,13 +171,17 @@ class RunSpec:
         """Runs that must finish first: the prior for greedy/kl/residual."""
         if not VARIANTS[self.variant].needs_prior:
             return ()
-        return (make_spec(self.env, PRIOR_VARIANT, self.seed, self.budget),)
+        return (make_spec(self.env, PRIOR_VARIANT, self.seed, self.budget, self.ppo_file),)
+
+    def ppo(self) -> dict[str, Any]:
+        """The run's block of its PPO hyperparameter file."""
+        return ppo_config(self.env, Path(self.ppo_file) if self.ppo_file else None)
 
 
-def make_spec(env: str, variant: str, seed: int, budget: str) -> RunSpec:
+def make_spec(env: str, variant: str, seed: int, budget: str, ppo_file: str | None = None) -> RunSpec:
     """Build a :class:`RunSpec` with its stage filled in."""
     stage = 2 if VARIANTS[variant].needs_prior else 0 if variant == PRIOR_VARIANT else 1
-    return RunSpec(stage, env, seed, variant, budget)
+    return RunSpec(stage, env, seed, variant, budget, ppo_file)
 
 
 def resolve_env(name: str) -> str:
@@ -191,6 +200,7 @@ def build_grid(
     envs: tuple[str, ...] | None = None,
     variants: tuple[str, ...] | None = None,
     seeds: tuple[int, ...] | None = None,
+    ppo_file: str | Path | None = None,
 ) -> list[RunSpec]:
     """All runs of the selected tables x envs x variants x seeds, plus their dependencies, sorted.
 
@@ -199,6 +209,8 @@ def build_grid(
     :param envs: env names (any spelling :func:`resolve_env` accepts); None for all.
     :param variants: keep only these variants of the selected tables; None for all.
     :param seeds: seeds; None for the budget's.
+    :param ppo_file: PPO hyperparameter file replacing ``hyperparams/ppo.yml`` (checked to have a block
+        for every selected env).
     :return: the sorted, duplicate-free list (priors before the runs that need them).
     """
     if budget not in BUDGETS:
@@ -215,8 +227,12 @@ def build_grid(
     if variants:
         wanted &= set(variants)
     configured = {env: set(load_yaml(HYPERPARAMS_DIR / "coefficients.yml")[env]) for env in env_keys}
+    if ppo_file is not None:
+        ppo_file = str(Path(ppo_file).resolve())
+        for env in env_keys:
+            ppo_config(env, Path(ppo_file))  # a missing file or block fails here, before any training
     grid = {
-        make_spec(env, variant, seed, budget)
+        make_spec(env, variant, seed, budget, ppo_file)
         for env in env_keys
         for variant in wanted & configured[env]
         for seed in seed_list
@@ -251,9 +267,12 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 def ppo_config(env: str, path: Path | None = None) -> dict[str, Any]:
     """The env's block of ppo.yml, as written (plain YAML types)."""
-    config = load_yaml(path or HYPERPARAMS_DIR / "ppo.yml")
-    if env not in config:
-        raise KeyError(f"{env} has no block in {path or HYPERPARAMS_DIR / 'ppo.yml'}")
+    path = Path(path or HYPERPARAMS_DIR / "ppo.yml")
+    if not path.is_file():
+        raise FileNotFoundError(f"PPO hyperparameter file {path} does not exist")
+    config = load_yaml(path)
+    if not isinstance(config, dict) or env not in config:
+        raise KeyError(f"{env} has no block in {path}")
     return config[env]
 
 

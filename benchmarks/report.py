@@ -31,7 +31,9 @@ from benchmarks.config import (
     TABLES,
     VARIANTS,
     load_yaml,
+    make_spec,
 )
+from benchmarks.training import stale_reason
 
 QUANTITIES = ("total_return", "basic_return", "addon_metric_mean", "addon_return")
 #: Table II's add-on metric per env, as the paper names its column.
@@ -43,8 +45,13 @@ ROW_LABELS = {"prior": "Prior Policy", **{name: variant.label for name, variant 
 MISSING = "—"
 
 
-def load_runs(results_dir: Path, budget: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_runs(
+    results_dir: Path, budget: str, ppo_file: Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Final-evaluation episodes and periodic evaluations of the budget's finished runs.
+
+    Stale runs (trained with other hyperparameters or coefficients than the current files, or before
+    their prior was retrained: ``benchmarks.training.stale_reason``) are left out, with a warning.
 
     :return: ``episodes`` (eval_final.csv and eval_best.csv rows: env, variant, run_seed, checkpoint,
         episode, total_return, ...) and ``curves`` (evaluations.csv rows with env, variant, run_seed).
@@ -52,10 +59,15 @@ def load_runs(results_dir: Path, budget: str) -> tuple[pd.DataFrame, pd.DataFram
     episodes, curves = [], []
     for result in sorted((Path(results_dir) / budget).glob("*/*/seed*/result.json")):
         run_dir = result.parent
+        info = json.loads(result.read_text())
+        spec = make_spec(info["env"], info["variant"], info["seed"], budget, str(ppo_file) if ppo_file else None)
+        reason = stale_reason(spec, results_dir)
+        if reason is not None:
+            print(f"left out {spec.name}: {reason} (re-run it with benchmarks.run --rerun-stale)", file=sys.stderr)
+            continue
         for name in ("eval_final.csv", "eval_best.csv"):
             episodes.append(pd.read_csv(run_dir / name))
         frame = pd.read_csv(run_dir / "evaluations.csv")
-        info = json.loads(result.read_text())
         curves.append(frame.assign(env=info["env"], variant=info["variant"], run_seed=info["seed"]))
     empty = pd.DataFrame(columns=["env", "variant", "run_seed", "checkpoint", *QUANTITIES])
     return (pd.concat(episodes, ignore_index=True) if episodes else empty), (
@@ -260,6 +272,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", default="quick", help="budget sub-folder of --results-dir to report")
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RUNS_DIR)
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<budget>")
+    parser.add_argument(
+        "--hyperparams", type=Path, default=None, help="the PPO file the runs were trained with (run's --hyperparams)"
+    )
     parser.add_argument("--no-figures", action="store_true", help="tables and summaries only")
     parser.add_argument("--bootstrap-reps", type=int, default=2000, help="bootstrap resamples of the IQM CIs")
     return parser.parse_args(argv)
@@ -270,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = shlex.join(["python", "-m", "benchmarks.report", *(sys.argv[1:] if argv is None else argv)])
     out = args.out or RESULTS_DIR / args.budget
-    episodes, curves = load_runs(args.results_dir, args.budget)
+    episodes, curves = load_runs(args.results_dir, args.budget, args.hyperparams)
     if episodes.empty:
         print(f"no finished runs under {args.results_dir / args.budget}", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ os.environ["MKL_NUM_THREADS"] = "1"
 import argparse  # noqa: E402
 import multiprocessing  # noqa: E402
 import shlex  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -67,6 +68,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--results-dir", type=Path, default=DEFAULT_RUNS_DIR, help="common run folder of all shards"
     )
+    parser.add_argument(
+        "--hyperparams",
+        type=Path,
+        default=None,
+        help="PPO hyperparameter file in ppo.yml's layout (default: benchmarks/hyperparams/ppo.yml); "
+        "give it its own --results-dir",
+    )
+    parser.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="move finished runs trained with other settings to <results-dir>/stale/ and train them again",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their state, train nothing")
     return parser.parse_args(argv)
 
@@ -79,23 +92,45 @@ def selected_runs(args: argparse.Namespace) -> list[RunSpec]:
         envs=tuple(args.envs) if args.envs else None,
         variants=tuple(args.variants) if args.variants else None,
         seeds=tuple(args.seeds) if args.seeds is not None else None,
+        ppo_file=args.hyperparams,
     )
     index, count = parse_shard(args.shard)
     return shard(grid, index, count)
 
 
 def run_state(spec: RunSpec, results_dir: Path) -> str:
-    """``finished``, ``running`` (locked by a live process), ``partial`` (a folder without result.json:
-    will restart) or ``todo``."""
+    """``finished``, ``stale`` (finished with other settings, see ``stale_reason``), ``running`` (locked
+    by a live process), ``partial`` (a folder without result.json: will restart) or ``todo``."""
     from benchmarks.runlock import is_locked
-    from benchmarks.training import is_finished
+    from benchmarks.training import is_finished, stale_reason
 
     run_dir = spec.run_dir(results_dir)
     if is_finished(run_dir):
-        return "finished"
+        return "stale" if stale_reason(spec, results_dir) else "finished"
     if is_locked(run_dir):
         return "running"
     return "partial" if run_dir.exists() else "todo"
+
+
+def move_stale(runs: list[RunSpec], results_dir: Path, move: bool) -> list[str]:
+    """Find the finished runs of ``runs`` that are stale; with ``move``, move them (in dependency order,
+    so that a moved prior makes its dependents stale too) to ``<results_dir>/stale/<time>/`` where the
+    report does not read them. Returns one line per stale run."""
+    from benchmarks.training import stale_reason
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    lines = []
+    for spec in sorted(runs):
+        reason = stale_reason(spec, results_dir)
+        if reason is None:
+            continue
+        lines.append(f"{spec.name}: {reason}")
+        if move:
+            run_dir = spec.run_dir(results_dir)
+            target = Path(results_dir) / "stale" / stamp / run_dir.relative_to(results_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(run_dir), str(target))
+    return lines
 
 
 def _worker_init() -> None:
@@ -247,6 +282,18 @@ def main(argv: list[str] | None = None) -> int:
             f"(shard {args.shard}, results in {args.results_dir})"
         )
         return 0
+    stale = move_stale(runs, args.results_dir, move=args.rerun_stale)
+    if stale and not args.rerun_stale:
+        print(
+            "These finished runs were trained with other settings than the grid's:\n  "
+            + "\n  ".join(stale)
+            + "\nRe-run with --rerun-stale to move them to <results-dir>/stale/ and train them again, "
+            "or use another --results-dir.",
+            file=sys.stderr,
+        )
+        return 2
+    for line in stale:
+        print(f"moved to stale/: {line}", file=sys.stderr)
     scheduler = Scheduler(runs, args.results_dir, args.workers, command)
     failed = scheduler.run()
     for spec in scheduler.elsewhere:

@@ -40,7 +40,6 @@ from benchmarks.config import (
     RunSpec,
     algorithm_kwargs,
     coefficients,
-    ppo_config,
 )
 from benchmarks.runlock import HEARTBEAT_SECONDS, acquire_lock, lock_path
 from sb3_rpg import ResidualPPO, SoftPPO
@@ -57,6 +56,35 @@ FINAL_EVAL_SEED = 2_000_000
 def is_finished(run_dir: Path) -> bool:
     """A run is finished exactly when its ``result.json`` exists (it is written last)."""
     return (Path(run_dir) / RESULT_FILE).is_file()
+
+
+def stale_reason(spec: RunSpec, results_dir: Path) -> str | None:
+    """Why a finished run no longer matches what the grid would train now, or None.
+
+    A finished run is skipped on re-runs, so a run trained before ``ppo.yml`` or ``coefficients.yml``
+    changed (or under another ``--hyperparams`` file) must not pass for a result of the new values;
+    nor may a Table II run whose prior was retrained after it.
+    """
+    run_dir = spec.run_dir(results_dir)
+    if not is_finished(run_dir):
+        return None
+    saved_path = run_dir / "config.yaml"
+    saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) if saved_path.is_file() else None
+    if not isinstance(saved, dict):
+        return "its config.yaml is missing or unreadable"
+    if saved.get("ppo") != spec.ppo():
+        return "trained with other PPO hyperparameters"
+    if saved.get("coefficients") != coefficients(spec.env, spec.variant):
+        return "trained with other coefficients"
+    if (saved.get("budget") or {}).get("timesteps") != BUDGETS[spec.budget].timesteps:
+        return "trained for another number of steps"
+    for dep in spec.dependencies():
+        dep_result = dep.run_dir(results_dir) / RESULT_FILE
+        if not dep_result.is_file():
+            return f"its prior {dep.name} is gone (moved to stale/ or deleted)"
+        if dep_result.stat().st_mtime > (run_dir / RESULT_FILE).stat().st_mtime:
+            return f"its prior {dep.name} was retrained after it"
+    return None
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -106,7 +134,7 @@ def run_config(spec: RunSpec, results_dir: Path, command: str) -> dict[str, Any]
         "entropy_mode": variant.entropy_mode,
         "best_objective": variant.objective,
         "budget": {key: getattr(budget, key) for key in budget.__dataclass_fields__},
-        "ppo": ppo_config(spec.env),
+        "ppo": spec.ppo(),
         "coefficients": coefficients(spec.env, spec.variant),
         "command": command,
         "git_commit": _git_commit(),
@@ -128,7 +156,7 @@ def run_config(spec: RunSpec, results_dir: Path, command: str) -> dict[str, Any]
 def build_model(spec: RunSpec, run_dir: Path, results_dir: Path) -> SoftPPO:
     """Create the env(s) and the algorithm of a run, as its config says."""
     variant = VARIANTS[spec.variant]
-    ppo = ppo_config(spec.env)
+    ppo = spec.ppo()
     kwargs = algorithm_kwargs(ppo)
     coefs = coefficients(spec.env, spec.variant)
     env = make_vec_env(

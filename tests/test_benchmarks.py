@@ -7,6 +7,7 @@ HalfCheetah's Soft PPO (Table I, the prior) and the Residual PPO customizing it 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import run as run_cli
+from benchmarks import training
 from benchmarks.config import (
     BUDGETS,
     TABLES,
@@ -184,6 +186,52 @@ def test_finished_run_is_skipped(results, monkeypatch):
     monkeypatch.setattr(run_cli, "_run_in_worker", lambda *args: pytest.fail("a finished run was started"))
     assert run_cli.Scheduler([SOFT, RESIDUAL], results, workers=1, command="x").run() == {}
     assert run_cli.run_state(SOFT, results) == "finished"
+
+
+def test_runs_trained_with_other_settings_are_stale(results, tmp_path, capsys):
+    # Copies of the finished smoke runs; the copy of the prior gets other PPO hyperparameters on record.
+    shutil.copytree(results / "smoke", tmp_path / "smoke")
+    assert run_cli.run_state(SOFT, tmp_path) == "finished" and run_cli.run_state(RESIDUAL, tmp_path) == "finished"
+    config_path = SOFT.run_dir(tmp_path) / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["ppo"]["learning_rate"] = 1.0  # not ppo.yml's value
+    config_path.write_text(yaml.safe_dump(config))
+    assert training.stale_reason(SOFT, tmp_path) == "trained with other PPO hyperparameters"
+    assert run_cli.run_state(SOFT, tmp_path) == "stale"
+    # A Table II run is stale once its prior finished after it.
+    residual_result = RESIDUAL.run_dir(tmp_path) / "result.json"
+    prior_result = SOFT.run_dir(tmp_path) / "result.json"
+    os.utime(residual_result, (1_000_000, 1_000_000))
+    assert training.stale_reason(RESIDUAL, tmp_path).startswith(f"its prior {SOFT.name} was retrained")
+    assert prior_result.stat().st_mtime > residual_result.stat().st_mtime
+
+    # The runner refuses to skip stale runs, and with --rerun-stale moves them out of the report's way.
+    argv = ["--budget", "smoke", "--envs", "HalfCheetah", "--variants", "soft", "residual", "--tables", "2"]
+    argv += ["--seeds", "0", "--results-dir", str(tmp_path)]
+    assert run_cli.main(argv) == 2
+    assert "trained with other PPO hyperparameters" in capsys.readouterr().err
+    assert is_finished(SOFT.run_dir(tmp_path))  # nothing moved, nothing trained
+    moved = run_cli.move_stale([SOFT, RESIDUAL], tmp_path, move=True)
+    assert len(moved) == 2 and not SOFT.run_dir(tmp_path).exists() and not RESIDUAL.run_dir(tmp_path).exists()
+    (stamp,) = (tmp_path / "stale").iterdir()
+    assert (stamp / "smoke" / "HalfCheetah-v5" / "soft" / "seed0" / "result.json").is_file()
+    assert load_runs(tmp_path, "smoke")[0].empty  # the report no longer sees them
+
+
+def test_hyperparams_file_replaces_ppo_yml(tmp_path):
+    block = yaml.safe_load((Path(__file__).resolve().parents[1] / "benchmarks/hyperparams/ppo.yml").read_text())
+    block = block["Hopper-v5"]
+    block["learning_rate"] = 1.234e-4
+    ppo_file = tmp_path / "hopper.yml"
+    ppo_file.write_text(yaml.safe_dump({"Hopper-v5": block}))
+    grid = build_grid("smoke", tables=(2,), envs=("Hopper",), variants=("residual",), seeds=(0,), ppo_file=ppo_file)
+    assert [spec.variant for spec in grid] == ["soft", "residual"]  # the prior inherits the file too
+    assert all(spec.ppo()["learning_rate"] == 1.234e-4 for spec in grid)
+    assert make_spec("Hopper-v5", "soft", 0, "smoke").ppo()["learning_rate"] != 1.234e-4
+    with pytest.raises(KeyError, match="HalfCheetah-v5 has no block"):
+        build_grid("smoke", envs=("HalfCheetah",), ppo_file=ppo_file)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_grid("smoke", envs=("Hopper",), ppo_file=tmp_path / "missing.yml")
 
 
 def test_killed_run_restarts_cleanly(results, tmp_path):
