@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from sb3_rpg import hyperparams
 from sb3_rpg.tune.config import algorithm_kwargs as tune_algorithm_kwargs
 
 HERE = Path(__file__).resolve().parent
-HYPERPARAMS_DIR = HERE / "hyperparams"
 PAPER_RESULTS = HERE / "paper_results.yml"
 DEFAULT_RUNS_DIR = HERE / "runs"  # git-ignored raw run folders
 RESULTS_DIR = HERE / "results"  # committed reports
@@ -226,7 +224,7 @@ def build_grid(
     wanted = {variant for table in tables for variant in TABLES[table]}
     if variants:
         wanted &= set(variants)
-    configured = {env: set(load_yaml(HYPERPARAMS_DIR / "coefficients.yml")[env]) for env in env_keys}
+    configured = {env: set(hyperparams.load_yaml(hyperparams.COEFFICIENTS_FILE)[env]) for env in env_keys}
     if ppo_file is not None:
         ppo_file = str(Path(ppo_file).resolve())
         for env in env_keys:
@@ -259,29 +257,19 @@ def shard(grid: list[RunSpec], index: int, count: int) -> list[RunSpec]:
     return [spec for position, spec in enumerate(sorted(grid)) if position % count == index]
 
 
-def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping."""
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+load_yaml = hyperparams.load_yaml
 
 
 def ppo_config(env: str, path: Path | None = None) -> dict[str, Any]:
-    """The env's block of ppo.yml, as written (plain YAML types)."""
-    path = Path(path or HYPERPARAMS_DIR / "ppo.yml")
-    if not path.is_file():
-        raise FileNotFoundError(f"PPO hyperparameter file {path} does not exist")
-    config = load_yaml(path)
-    if not isinstance(config, dict) or env not in config:
-        raise KeyError(f"{env} has no block in {path}")
-    return config[env]
+    """The env's block of ppo.yml (or of ``path``), as written (plain YAML types)."""
+    return hyperparams.ppo_block(env, path)
 
 
 def coefficients(env: str, variant: str, path: Path | None = None) -> dict[str, float]:
     """α (``ent_coef``), ω' (``prior_coef``) and, for ResidualPPO, ``critic_warmup`` of one run."""
-    config = load_yaml(path or HYPERPARAMS_DIR / "coefficients.yml")
-    values = dict(config[env][variant])
-    if VARIANTS[variant].algorithm == "ResidualPPO":
-        values["critic_warmup"] = float(config["critic_warmup"])
+    values = hyperparams.coefficients(env, variant, path)
+    if (VARIANTS[variant].algorithm == "ResidualPPO") != ("critic_warmup" in values):
+        raise ValueError(f"{env}/{variant}: a ResidualPPO variant needs a prior_coef, and only it")
     return values
 
 

@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--hyperparams",
         type=Path,
         default=None,
-        help="PPO hyperparameter file in ppo.yml's layout (default: benchmarks/hyperparams/ppo.yml); "
+        help="PPO hyperparameter file in ppo.yml's layout (default: sb3_rpg/hyperparams/ppo.yml); "
         "give it its own --results-dir",
     )
     parser.add_argument(

@@ -16,34 +16,25 @@ import pandas as pd
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
-from torch import nn
 
-from sb3_rpg import ResidualPPO, SoftPPO, priors
+from sb3_rpg import ResidualPPO, SoftPPO, hyperparams, priors
 from sb3_rpg.envs import HALF_CHEETAH_ID, evaluate_episodes
 
-# The benchmark's HalfCheetah PPO settings (benchmarks/hyperparams/ppo.yml).
-PPO_KWARGS = dict(
-    n_steps=512,
-    batch_size=128,
-    n_epochs=10,
-    learning_rate=1e-4,
-    clip_range=0.1,
-    gamma=0.98,
-    gae_lambda=0.92,
-    max_grad_norm=0.8,
-)
-POLICY_KWARGS = dict(log_std_init=-2.0, ortho_init=False, activation_fn=nn.ReLU, net_arch=dict(pi=[256, 256], vf=[256, 256]))
-# The paper's HalfCheetah coefficients: α from Table IV (Soft PPO), ω' from Table V (Residual PPO).
-ALPHA, PRIOR_COEF = 0.13472, 0.17
-N_ENVS = 4
+ENV = "HalfCheetah-v5"
+# The benchmark's HalfCheetah PPO block (sb3_rpg/hyperparams/ppo.yml), and the paper's HalfCheetah
+# coefficients (coefficients.yml: α from Table IV, ω' from Table V, 5% critic warm-up).
+PPO_BLOCK = hyperparams.ppo_block(ENV)
+N_ENVS = int(PPO_BLOCK["n_envs"])
+PPO_KWARGS = hyperparams.algorithm_kwargs(PPO_BLOCK)
 
 
 def train_prior(steps: int, out: Path, seed: int) -> tuple[Path, Path]:
     """Soft PPO on the basic reward, observations normalised (statistics saved beside the model)."""
     env = VecNormalize(
-        make_vec_env(HALF_CHEETAH_ID, n_envs=N_ENVS, seed=seed, env_kwargs={"reward": "basic"}), norm_reward=False
+        make_vec_env(HALF_CHEETAH_ID, n_envs=N_ENVS, seed=seed, env_kwargs={"reward": "basic"}),
+        **PPO_BLOCK["normalize"],
     )
-    model = SoftPPO("MlpPolicy", env, ent_coef=ALPHA, policy_kwargs=POLICY_KWARGS, seed=seed, **PPO_KWARGS)
+    model = SoftPPO("MlpPolicy", env, **hyperparams.coefficients(ENV, "soft"), seed=seed, **PPO_KWARGS)
     print(f"Training a Soft PPO prior on the basic reward for {steps} steps (no shipped prior found)")
     model.learn(steps, progress_bar=True)
     model.save(out / "prior.zip")
@@ -78,18 +69,16 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
     # The env's reward is the add-on reward alone: Residual PPO never sees the prior's reward.
     env = make_vec_env(HALF_CHEETAH_ID, n_envs=N_ENVS, seed=args.seed, env_kwargs={"reward": "addon"})
+    coefs = hyperparams.coefficients(ENV, "residual")
+    # The actor (architecture included) comes from the prior: its policy_kwargs are left to it.
+    residual_kwargs = {key: value for key, value in PPO_KWARGS.items() if key != "policy_kwargs"}
     model = ResidualPPO(
-        "MlpPolicy",
-        env,
-        prior=prior_path,
-        prior_vec_normalize=prior_stats,
-        prior_coef=PRIOR_COEF,
-        ent_coef=ALPHA,
-        critic_warmup=0.05,
-        seed=args.seed,
-        **PPO_KWARGS,
+        "MlpPolicy", env, prior=prior_path, prior_vec_normalize=prior_stats, seed=args.seed, **coefs, **residual_kwargs
     )
-    print(f"Customising with Residual PPO (ω'={PRIOR_COEF}, α̂={ALPHA}) for {args.steps} steps")
+    print(
+        f"Customising with Residual PPO (ω'={coefs['prior_coef']}, α̂={coefs['ent_coef']}, "
+        f"critic warm-up {coefs['critic_warmup']:.0%}) for {args.steps} steps"
+    )
     model.learn(args.steps, progress_bar=True)
     model.save(args.out / "residual_ppo.zip")
 

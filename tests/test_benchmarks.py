@@ -219,7 +219,7 @@ def test_runs_trained_with_other_settings_are_stale(results, tmp_path, capsys):
 
 
 def test_hyperparams_file_replaces_ppo_yml(tmp_path):
-    block = yaml.safe_load((Path(__file__).resolve().parents[1] / "benchmarks/hyperparams/ppo.yml").read_text())
+    block = yaml.safe_load((Path(__file__).resolve().parents[1] / "sb3_rpg/hyperparams/ppo.yml").read_text())
     block = block["Hopper-v5"]
     block["learning_rate"] = 1.234e-4
     ppo_file = tmp_path / "hopper.yml"
