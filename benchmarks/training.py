@@ -41,6 +41,15 @@ from benchmarks.config import (
     algorithm_kwargs,
     coefficients,
 )
+from benchmarks.checkpoints import (
+    ResumeState,
+    checkpoint_files,
+    clear_resume_point,
+    load_resume_state,
+    save_checkpoint,
+    save_resume_point,
+    write_atomic,
+)
 from benchmarks.runlock import HEARTBEAT_SECONDS, acquire_lock, lock_path
 from sb3_rpg import ResidualPPO, SoftPPO
 from sb3_rpg.envs import evaluate_episodes
@@ -51,6 +60,8 @@ ALGORITHMS = {"SoftPPO": SoftPPO, "ResidualPPO": ResidualPPO}
 # every variant of a seed, so variants are compared on the same episodes (common random numbers).
 PERIODIC_EVAL_SEED = 1_000_000
 FINAL_EVAL_SEED = 2_000_000
+# A resumed segment's envs and RNG are seeded seed + stride * (number of resumes): new episodes.
+RESUME_SEED_STRIDE = 10_000
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -68,6 +79,16 @@ def stale_reason(spec: RunSpec, results_dir: Path) -> str | None:
     run_dir = spec.run_dir(results_dir)
     if not is_finished(run_dir):
         return None
+    return settings_mismatch(spec, results_dir, run_dir / RESULT_FILE)
+
+
+def settings_mismatch(spec: RunSpec, results_dir: Path, since: Path) -> str | None:
+    """Why the run folder's ``config.yaml`` does not match what the grid would train now, or None.
+
+    :param since: a file of the run (``result.json``, or ``config.yaml`` for an unfinished run) that
+        the run's prior must be older than.
+    """
+    run_dir = spec.run_dir(results_dir)
     saved_path = run_dir / "config.yaml"
     saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) if saved_path.is_file() else None
     if not isinstance(saved, dict):
@@ -82,17 +103,9 @@ def stale_reason(spec: RunSpec, results_dir: Path) -> str | None:
         dep_result = dep.run_dir(results_dir) / RESULT_FILE
         if not dep_result.is_file():
             return f"its prior {dep.name} is gone (moved to stale/ or deleted)"
-        if dep_result.stat().st_mtime > (run_dir / RESULT_FILE).stat().st_mtime:
+        if dep_result.stat().st_mtime > since.stat().st_mtime:
             return f"its prior {dep.name} was retrained after it"
     return None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``: a reader (or a kill) never
-    sees a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def prior_paths(spec: RunSpec, results_dir: Path) -> tuple[Path, Path]:
@@ -153,19 +166,25 @@ def run_config(spec: RunSpec, results_dir: Path, command: str) -> dict[str, Any]
     return config
 
 
+def make_env(spec: RunSpec, run_dir: Path, resumes: int = 0, suffix: str = "") -> Any:
+    """The run's training envs (raw: VecNormalize is added by the caller), with Monitor files in
+    ``monitor<suffix>/``."""
+    return make_vec_env(
+        spec.env_id,
+        n_envs=int(spec.ppo()["n_envs"]),
+        seed=spec.seed + RESUME_SEED_STRIDE * resumes,
+        env_kwargs={"reward": VARIANTS[spec.variant].reward},
+        monitor_dir=str(run_dir / f"monitor{suffix}"),
+    )
+
+
 def build_model(spec: RunSpec, run_dir: Path, results_dir: Path) -> SoftPPO:
     """Create the env(s) and the algorithm of a run, as its config says."""
     variant = VARIANTS[spec.variant]
     ppo = spec.ppo()
     kwargs = algorithm_kwargs(ppo)
     coefs = coefficients(spec.env, spec.variant)
-    env = make_vec_env(
-        spec.env_id,
-        n_envs=int(ppo["n_envs"]),
-        seed=spec.seed,
-        env_kwargs={"reward": variant.reward},
-        monitor_dir=str(run_dir / "monitor"),
-    )
+    env = make_env(spec, run_dir)
     common = dict(
         seed=spec.seed, verbose=0, device="cpu", ent_coef=coefs["ent_coef"], entropy_mode=variant.entropy_mode
     )
@@ -190,13 +209,16 @@ def build_model(spec: RunSpec, run_dir: Path, results_dir: Path) -> SoftPPO:
     return SoftPPO(variant.policy, env, **common, **kwargs)
 
 
-def save_checkpoint(model: SoftPPO, directory: Path, name: str) -> None:
-    """Save the model zip and, if any, its observation statistics beside it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save(directory / f"{name}.zip")
-    vec_normalize = model.get_vec_normalize_env()
-    if vec_normalize is not None:
-        vec_normalize.save(str(directory / f"{name}_vecnormalize.pkl"))
+def resume_model(spec: RunSpec, run_dir: Path, state: ResumeState) -> SoftPPO:
+    """Load the run's resume point onto fresh envs (its VecNormalize statistics, still updating)."""
+    resumes = len(state.resumed_from) + 1
+    env = make_env(spec, run_dir, resumes, suffix=f"-resumed-{state.step}")
+    model_path, stats_path = checkpoint_files(run_dir / "checkpoints", state.name)
+    if stats_path.is_file():
+        env = VecNormalize.load(str(stats_path), env)
+    model = ALGORITHMS[VARIANTS[spec.variant].algorithm].load(model_path, env=env, device="cpu")
+    model.set_random_seed(spec.seed + RESUME_SEED_STRIDE * resumes)
+    return model
 
 
 class PeriodicEvaluation(BaseCallback):
@@ -208,19 +230,42 @@ class PeriodicEvaluation(BaseCallback):
     otherwise a customization that only degrades the prior would report the prior itself.
     """
 
-    def __init__(self, spec: RunSpec, run_dir: Path, total_timesteps: int) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        run_dir: Path,
+        total_timesteps: int,
+        warmup_steps: float = 0.0,
+        resume: ResumeState | None = None,
+    ) -> None:
+        """:param warmup_steps: steps of Residual PPO's critic warm-up (no "best" before).
+        :param resume: the resume point this segment continues from (None: a fresh run)."""
         super().__init__(verbose=0)
         self.spec = spec
         self.budget = BUDGETS[spec.budget]
         self.objective = VARIANTS[spec.variant].objective
         self.run_dir = run_dir
         self.total_timesteps = total_timesteps
+        self.warmup_steps = warmup_steps
         self.next_eval = 0
         self.frames: list[pd.DataFrame] = []
         self.best_value = -np.inf
         self.best_step: int | None = None
+        self.seconds_before = 0.0  # training time of earlier segments
+        self.resumed_from: list[int] = []
+        if resume is not None:
+            self.next_eval, self.best_value, self.best_step = resume.next_eval, resume.best_value, resume.best_step
+            self.seconds_before, self.resumed_from = resume.train_seconds, [*resume.resumed_from, resume.step]
+            earlier = pd.read_csv(run_dir / "evaluations.csv")  # may hold evaluations after the resume point
+            self.frames = [earlier[earlier["timesteps"] <= resume.step]]
+        self.segment_start = time.time()
         self.lock = lock_path(run_dir)
         self.last_heartbeat = time.time()
+
+    @property
+    def train_seconds(self) -> float:
+        """Training wall time over all segments (periodic evaluations included)."""
+        return self.seconds_before + time.time() - self.segment_start
 
     def _on_step(self) -> bool:
         if time.time() - self.last_heartbeat > HEARTBEAT_SECONDS:  # the run's lock stays fresh
@@ -231,14 +276,16 @@ class PeriodicEvaluation(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         if self.model.num_timesteps >= self.next_eval:
-            self.evaluate()
             self.next_eval = self.model.num_timesteps + self.budget.eval_freq
+            self.evaluate(resume_point=True)
 
-    def evaluate(self, dump: bool = False) -> None:
+    def evaluate(self, dump: bool = False, resume_point: bool = False) -> None:
         """Evaluate the current policy, append to evaluations.csv, update the best checkpoint.
 
         :param dump: write the logger now (after ``learn``); during training the values go out with
             SB3's next regular dump, so progress.csv keeps one row per iteration.
+        :param resume_point: also save a resume point (before the best checkpoint, so that a kill in
+            between leaves a resume point that knows the new best and re-saves it).
         """
         steps = self.model.num_timesteps
         frame = evaluate(self.model, self.spec, self.budget.eval_episodes, PERIODIC_EVAL_SEED)
@@ -248,9 +295,15 @@ class PeriodicEvaluation(BaseCallback):
         for column in ("total_return", "basic_return", "addon_return", "addon_metric_mean", "length"):
             self.logger.record(f"eval/{column}", float(frame[column].mean()))
         value = float(frame[self.objective].mean())
-        warmup = getattr(self.model, "critic_warmup", 0.0) * self.total_timesteps
-        if steps > warmup and value > self.best_value:
+        improved = steps > self.warmup_steps and value > self.best_value
+        if improved:
             self.best_value, self.best_step = value, steps
+        if resume_point:
+            state = ResumeState(
+                steps, self.next_eval, self.best_value, self.best_step, self.train_seconds, self.resumed_from
+            )
+            save_resume_point(self.model, self.run_dir / "checkpoints", state)
+        if improved:
             save_checkpoint(self.model, self.run_dir / "checkpoints", "best")
         self.logger.record("eval/best_" + self.objective, self.best_value)
         if dump:
@@ -295,10 +348,10 @@ def _summary(frame: pd.DataFrame) -> dict[str, float]:
 def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, Any]:
     """Train, checkpoint and evaluate one run; return the content of its ``result.json``.
 
-    A finished run is returned as is. An unfinished folder (a killed run) is wiped and the run restarts
-    from scratch: resuming mid-run would need the env, RNG and rollout state, and ResidualPPO's critic
-    warm-up is counted from the start of ``learn``. A run that a live process holds the lock of raises
-    :class:`RunLocked`.
+    A finished run is returned as is. An unfinished folder (a killed run) continues from its resume
+    point (the last periodic evaluation, see ``benchmarks/checkpoints.py``) if its settings still match
+    the grid's; otherwise, or without a resume point, it is wiped and the run restarts from scratch. A
+    run that a live process holds the lock of raises :class:`RunLocked`.
     """
     torch.set_num_threads(1)  # several runs share few cores; more threads only contend
     results_dir = Path(results_dir)
@@ -317,21 +370,38 @@ def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, An
 
 def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command: str) -> dict[str, Any]:
     """The body of :func:`run_one`, under the run's lock."""
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
     budget = BUDGETS[spec.budget]
-    config = run_config(spec, results_dir, command)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-
-    start = time.time()
-    model = build_model(spec, run_dir, results_dir)
-    model.set_logger(configure(str(run_dir / "logs"), ["csv", "tensorboard"]))
-    callback = PeriodicEvaluation(spec, run_dir, budget.timesteps)
-    model.learn(budget.timesteps, callback=callback)
-    train_seconds = time.time() - start
-    callback.evaluate(dump=True)  # the final policy is a periodic point (and a best candidate) too
     checkpoints = run_dir / "checkpoints"
+    resume = load_resume_state(checkpoints)
+    if resume is not None and settings_mismatch(spec, results_dir, run_dir / "config.yaml") is not None:
+        resume = None  # trained with other settings (or before its prior was retrained): start over
+    warmup_steps = coefficients(spec.env, spec.variant).get("critic_warmup", 0.0) * budget.timesteps
+    start = time.time()
+    if resume is None:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        config = run_config(spec, results_dir, command)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        model = build_model(spec, run_dir, results_dir)
+        model.set_logger(configure(str(run_dir / "logs"), ["csv", "tensorboard"]))
+    else:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        model = resume_model(spec, run_dir, resume)
+        if resume.best_step == resume.step:  # killed between the resume point and the best checkpoint
+            save_checkpoint(model, checkpoints, "best")
+        model.set_logger(configure(str(run_dir / f"logs-resumed-{resume.step}"), ["csv", "tensorboard"]))
+        if isinstance(model, ResidualPPO):
+            # The warm-up is a fraction of each learn() call: the part of it still ahead, if any.
+            remaining = budget.timesteps - resume.step
+            model.critic_warmup = max(0.0, warmup_steps - resume.step) / remaining
+    callback = PeriodicEvaluation(spec, run_dir, budget.timesteps, warmup_steps, resume)
+    done = resume.step if resume is not None else 0
+    model.learn(budget.timesteps - done, callback=callback, reset_num_timesteps=resume is None)
+    if isinstance(model, ResidualPPO):
+        model.critic_warmup = float(config["coefficients"]["critic_warmup"])  # the run's, in saved models
+    train_seconds = callback.train_seconds
+    callback.evaluate(dump=True)  # the final policy is a periodic point (and a best candidate) too
     save_checkpoint(model, checkpoints, "last")
     if callback.best_step is None:  # no evaluation after the first actor update (tiny budgets)
         save_checkpoint(model, checkpoints, "best")
@@ -363,7 +433,7 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
         "budget": spec.budget,
         "timesteps": int(model.num_timesteps),
         "train_seconds": train_seconds,
-        "total_seconds": time.time() - start,
+        "total_seconds": callback.seconds_before + time.time() - start,
         "steps_per_second": model.num_timesteps / train_seconds,
         "best_objective": VARIANTS[spec.variant].objective,
         "best_step": int(callback.best_step),
@@ -372,6 +442,8 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
         "best": _summary(best),
         "prior": config.get("prior"),
         "is_prior_of_table2": spec.variant == PRIOR_VARIANT,
+        "resumed_from": callback.resumed_from,
     }
     write_atomic(run_dir / RESULT_FILE, json.dumps(result, indent=2) + "\n")
+    clear_resume_point(checkpoints)
     return result

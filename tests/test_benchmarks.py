@@ -250,6 +250,66 @@ def test_killed_run_restarts_cleanly(results, tmp_path):
     )
 
 
+class Killed(Exception):
+    """Stands for a kill right after the first resume point was written."""
+
+
+def kill_after_first_resume_point(spec, results_dir, monkeypatch) -> None:
+    """Start the run with command "first" and stop it once it saved its resume point at step 2048."""
+    real_save = training.save_resume_point
+
+    def save_then_die(model, directory, state):
+        real_save(model, directory, state)
+        if state.step > 0:
+            raise Killed
+
+    monkeypatch.setattr(training, "save_resume_point", save_then_die)
+    with pytest.raises(Killed):
+        run_one(spec, results_dir, command="first")
+
+
+@pytest.mark.parametrize("spec", [SOFT, RESIDUAL], ids=["soft", "residual"])
+def test_killed_run_resumes_from_its_last_periodic_evaluation(spec, results, tmp_path, monkeypatch):
+    if spec is RESIDUAL:  # its prior, finished
+        shutil.copytree(SOFT.run_dir(results), SOFT.run_dir(tmp_path))
+    kill_after_first_resume_point(spec, tmp_path, monkeypatch)
+    run_dir = spec.run_dir(tmp_path)
+    # Smoke budget: 4096 steps in rollouts of 2048 (512 x 4 envs), evaluations every 2048 steps.
+    assert run_cli.run_state(spec, tmp_path) == "partial"
+    assert json.loads((run_dir / "checkpoints" / "resume.json").read_text())["step"] == 2048
+    (run_dir / "evaluations.csv").write_text(  # an evaluation past the resume point, lost with the kill
+        (run_dir / "evaluations.csv").read_text() + "4096,0,0,1,1,1,1,1\n"
+    )
+
+    monkeypatch.undo()
+    result = run_one(spec, tmp_path, command="second")
+    assert result["resumed_from"] == [2048] and result["timesteps"] == BUDGETS["smoke"].timesteps
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["command"] == "first"  # the folder was continued, not wiped
+    evaluations = pd.read_csv(run_dir / "evaluations.csv")
+    assert sorted(set(evaluations["timesteps"])) == [0, 2048, 4096]
+    assert len(evaluations) == 3 * BUDGETS["smoke"].eval_episodes  # the stray row is gone
+    assert (run_dir / "logs-resumed-2048").is_dir() and (run_dir / "monitor-resumed-2048").is_dir()
+    assert not list((run_dir / "checkpoints").glob("resume*"))  # cleared once finished
+    algorithm = training.ALGORITHMS[training.VARIANTS[spec.variant].algorithm]
+    last = algorithm.load(run_dir / "checkpoints" / "last.zip")
+    assert last.num_timesteps == BUDGETS["smoke"].timesteps
+    if spec is RESIDUAL:  # the warm-up (5% of 4096 steps) was over at 2048: the saved model keeps 0.05
+        assert last.critic_warmup == 0.05
+
+
+def test_partial_run_with_other_settings_restarts(results, tmp_path, monkeypatch):
+    kill_after_first_resume_point(SOFT, tmp_path, monkeypatch)
+    config_path = SOFT.run_dir(tmp_path) / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["coefficients"]["ent_coef"] = 0.5
+    config_path.write_text(yaml.safe_dump(config))
+    monkeypatch.undo()
+    result = run_one(SOFT, tmp_path, command="second")
+    assert result["resumed_from"] == []
+    assert yaml.safe_load(config_path.read_text())["command"] == "second"
+
+
 def test_dependents_of_a_failed_prior_are_skipped(tmp_path, monkeypatch):
     def crash(spec, results_dir, command):
         return "failed: boom"
