@@ -14,7 +14,6 @@ Folder of a run (``RunSpec.run_dir``)::
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -22,12 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import stable_baselines3
 import torch
 import yaml
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
@@ -47,19 +43,14 @@ from benchmarks.checkpoints import (
     clear_resume_point,
     load_resume_state,
     save_checkpoint,
-    save_resume_point,
     write_atomic,
 )
-from benchmarks.runlock import HEARTBEAT_SECONDS, acquire_lock, lock_path
+from benchmarks.evaluation import FINAL_EVAL_SEED, PeriodicEvaluation, evaluate, summary
+from benchmarks.runlock import acquire_lock
 from sb3_rpg import ResidualPPO, SoftPPO
-from sb3_rpg.envs import evaluate_episodes
 
 RESULT_FILE = "result.json"
 ALGORITHMS = {"SoftPPO": SoftPPO, "ResidualPPO": ResidualPPO}
-# Episode seeds of evaluations, far from the training seeds (seed .. seed + n_envs - 1). The same for
-# every variant of a seed, so variants are compared on the same episodes (common random numbers).
-PERIODIC_EVAL_SEED = 1_000_000
-FINAL_EVAL_SEED = 2_000_000
 # A resumed segment's envs and RNG are seeded seed + stride * (number of resumes): new episodes.
 RESUME_SEED_STRIDE = 10_000
 
@@ -221,130 +212,6 @@ def resume_model(spec: RunSpec, run_dir: Path, state: ResumeState) -> SoftPPO:
     return model
 
 
-class PeriodicEvaluation(BaseCallback):
-    """Evaluate every ``eval_freq`` steps (at rollout starts, i.e. right after a policy update), log the
-    episodes, and keep the checkpoint with the highest mean ``objective`` as ``best``.
-
-    Evaluations taken before the actor is first updated (step 0 and, for ResidualPPO, the critic
-    warm-up, during which the actor is the prior) are recorded for the curves but cannot be "best":
-    otherwise a customization that only degrades the prior would report the prior itself.
-    """
-
-    def __init__(
-        self,
-        spec: RunSpec,
-        run_dir: Path,
-        total_timesteps: int,
-        warmup_steps: float = 0.0,
-        resume: ResumeState | None = None,
-    ) -> None:
-        """:param warmup_steps: steps of Residual PPO's critic warm-up (no "best" before).
-        :param resume: the resume point this segment continues from (None: a fresh run)."""
-        super().__init__(verbose=0)
-        self.spec = spec
-        self.budget = BUDGETS[spec.budget]
-        self.objective = VARIANTS[spec.variant].objective
-        self.run_dir = run_dir
-        self.total_timesteps = total_timesteps
-        self.warmup_steps = warmup_steps
-        self.next_eval = 0
-        self.frames: list[pd.DataFrame] = []
-        self.best_value = -np.inf
-        self.best_step: int | None = None
-        self.seconds_before = 0.0  # training time of earlier segments
-        self.resumed_from: list[int] = []
-        if resume is not None:
-            self.next_eval, self.best_value, self.best_step = resume.next_eval, resume.best_value, resume.best_step
-            self.seconds_before, self.resumed_from = resume.train_seconds, [*resume.resumed_from, resume.step]
-            earlier = pd.read_csv(run_dir / "evaluations.csv")  # may hold evaluations after the resume point
-            self.frames = [earlier[earlier["timesteps"] <= resume.step]]
-        self.segment_start = time.time()
-        self.lock = lock_path(run_dir)
-        self.last_heartbeat = time.time()
-
-    @property
-    def train_seconds(self) -> float:
-        """Training wall time over all segments (periodic evaluations included)."""
-        return self.seconds_before + time.time() - self.segment_start
-
-    def _on_step(self) -> bool:
-        if time.time() - self.last_heartbeat > HEARTBEAT_SECONDS:  # the run's lock stays fresh
-            self.last_heartbeat = time.time()
-            if self.lock.exists():
-                os.utime(self.lock)
-        return True
-
-    def _on_rollout_start(self) -> None:
-        if self.model.num_timesteps >= self.next_eval:
-            self.next_eval = self.model.num_timesteps + self.budget.eval_freq
-            self.evaluate(resume_point=True)
-
-    def evaluate(self, dump: bool = False, resume_point: bool = False) -> None:
-        """Evaluate the current policy, append to evaluations.csv, update the best checkpoint.
-
-        :param dump: write the logger now (after ``learn``); during training the values go out with
-            SB3's next regular dump, so progress.csv keeps one row per iteration.
-        :param resume_point: also save a resume point (before the best checkpoint, so that a kill in
-            between leaves a resume point that knows the new best and re-saves it).
-        """
-        steps = self.model.num_timesteps
-        frame = evaluate(self.model, self.spec, self.budget.eval_episodes, PERIODIC_EVAL_SEED)
-        frame.insert(0, "timesteps", steps)
-        self.frames.append(frame)
-        pd.concat(self.frames, ignore_index=True).to_csv(self.run_dir / "evaluations.csv", index=False)
-        for column in ("total_return", "basic_return", "addon_return", "addon_metric_mean", "length"):
-            self.logger.record(f"eval/{column}", float(frame[column].mean()))
-        value = float(frame[self.objective].mean())
-        improved = steps > self.warmup_steps and value > self.best_value
-        if improved:
-            self.best_value, self.best_step = value, steps
-        if resume_point:
-            state = ResumeState(
-                steps, self.next_eval, self.best_value, self.best_step, self.train_seconds, self.resumed_from
-            )
-            save_resume_point(self.model, self.run_dir / "checkpoints", state)
-        if improved:
-            save_checkpoint(self.model, self.run_dir / "checkpoints", "best")
-        self.logger.record("eval/best_" + self.objective, self.best_value)
-        if dump:
-            self.logger.dump(steps)
-
-
-def evaluate(
-    model: SoftPPO, spec: RunSpec, episodes: int, base_seed: int, vec_normalize: Path | None = None
-) -> pd.DataFrame:
-    """Deterministic evaluation on the full task (so total, basic and add-on returns are all recorded).
-
-    :param model: the policy to evaluate (its own VecNormalize is used unless ``vec_normalize`` is given).
-    :param spec: the run (env, seed, budget).
-    :param episodes: number of episodes.
-    :param base_seed: episode ``k`` resets with ``base_seed + 1000 * seed + k``.
-    :param vec_normalize: saved observation statistics of a loaded checkpoint.
-    :return: one row per episode (see ``sb3_rpg.envs.evaluate_episodes``).
-    """
-    budget = BUDGETS[spec.budget]
-    env_kwargs: dict[str, Any] = {"reward": "full"}
-    if budget.eval_max_episode_steps is not None:
-        env_kwargs["max_episode_steps"] = budget.eval_max_episode_steps
-    return evaluate_episodes(
-        model,
-        spec.env_id,
-        n_episodes=episodes,
-        deterministic=True,
-        seed=base_seed + 1000 * spec.seed,
-        env_kwargs=env_kwargs,
-        vec_normalize=vec_normalize,
-        n_envs=min(episodes, 10),  # batched policy calls; rows do not depend on n_envs
-    )
-
-
-def _summary(frame: pd.DataFrame) -> dict[str, float]:
-    columns = ("total_return", "basic_return", "addon_return", "addon_metric_mean", "length")
-    return {f"{column}_mean": float(frame[column].mean()) for column in columns} | {
-        f"{column}_std": float(frame[column].std(ddof=0)) for column in columns
-    }
-
-
 def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, Any]:
     """Train, checkpoint and evaluate one run; return the content of its ``result.json``.
 
@@ -438,8 +305,8 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
         "best_objective": VARIANTS[spec.variant].objective,
         "best_step": int(callback.best_step),
         "best_periodic_value": callback.best_value,
-        "final": _summary(final),
-        "best": _summary(best),
+        "final": summary(final),
+        "best": summary(best),
         "prior": config.get("prior"),
         "is_prior_of_table2": spec.variant == PRIOR_VARIANT,
         "resumed_from": callback.resumed_from,

@@ -22,7 +22,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import run as run_cli
-from benchmarks import training
+from benchmarks import evaluation, training
 from benchmarks.config import (
     BUDGETS,
     TABLES,
@@ -36,7 +36,8 @@ from benchmarks.config import (
 from benchmarks.report import load_runs, summarize, write_tables
 from benchmarks.report_figures import aggregate_table, write_aggregate, write_curves
 from benchmarks.runlock import lock_path
-from benchmarks.training import FINAL_EVAL_SEED, evaluate, is_finished, prior_paths, run_one
+from benchmarks.evaluation import FINAL_EVAL_SEED, evaluate
+from benchmarks.training import is_finished, prior_paths, run_one
 
 SOFT = make_spec("HalfCheetah-v5", "soft", 0, "smoke")
 RESIDUAL = make_spec("HalfCheetah-v5", "residual", 0, "smoke")
@@ -256,14 +257,14 @@ class Killed(Exception):
 
 def kill_after_first_resume_point(spec, results_dir, monkeypatch) -> None:
     """Start the run with command "first" and stop it once it saved its resume point at step 2048."""
-    real_save = training.save_resume_point
+    real_save = evaluation.save_resume_point
 
     def save_then_die(model, directory, state):
         real_save(model, directory, state)
         if state.step > 0:
             raise Killed
 
-    monkeypatch.setattr(training, "save_resume_point", save_then_die)
+    monkeypatch.setattr(evaluation, "save_resume_point", save_then_die)
     with pytest.raises(Killed):
         run_one(spec, results_dir, command="first")
 
