@@ -14,16 +14,21 @@ import shutil
 import sys
 from pathlib import Path
 
-from benchmarks.config import DEFAULT_RUNS_DIR, ENVS, PRIOR_VARIANT
+from benchmarks.config import DEFAULT_RUNS_DIR, ENVS, PRIOR_VARIANT, make_spec
+from benchmarks.training import stale_reason
 from sb3_rpg.priors import PRIORS_DIR
 
 
 def best_soft_run(runs_dir: Path, budget: str, env: str) -> tuple[Path, dict]:
-    """The finished `soft` run of ``env`` with the highest best-checkpoint basic return."""
-    results = [
-        (path.parent, json.loads(path.read_text()))
-        for path in sorted((runs_dir / budget / env / PRIOR_VARIANT).glob("seed*/result.json"))
-    ]
+    """The finished, not stale `soft` run of ``env`` with the highest best-checkpoint basic return."""
+    results = []
+    for path in sorted((runs_dir / budget / env / PRIOR_VARIANT).glob("seed*/result.json")):
+        result = json.loads(path.read_text())
+        reason = stale_reason(make_spec(env, PRIOR_VARIANT, result["seed"], budget), runs_dir)
+        if reason is not None:
+            print(f"left out {result['run']}: {reason}")
+            continue
+        results.append((path.parent, result))
     if not results:
         raise FileNotFoundError(f"no finished {PRIOR_VARIANT} run of {env} under {runs_dir / budget}")
     return max(results, key=lambda item: item[1]["best"]["basic_return_mean"])
