@@ -45,26 +45,39 @@ ROW_LABELS = {"prior": "Prior Policy", **{name: variant.label for name, variant 
 MISSING = "—"
 
 
-def load_runs(
-    results_dir: Path, budget: str, ppo_file: Path | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Final-evaluation episodes and periodic evaluations of the budget's finished runs.
+#: Columns of runs.csv, from each run's result.json: what a run cost and where its best checkpoint is.
+RUN_COLUMNS = (
+    "env", "variant", "seed", "timesteps", "train_seconds", "steps_per_second", "best_step", "resumed_from"
+)
 
-    Stale runs (trained with other hyperparameters or coefficients than the current files, or before
-    their prior was retrained: ``benchmarks.training.stale_reason``) are left out, with a warning.
 
-    :return: ``episodes`` (eval_final.csv and eval_best.csv rows: env, variant, run_seed, checkpoint,
-        episode, total_return, ...) and ``curves`` (evaluations.csv rows with env, variant, run_seed).
-    """
-    episodes, curves = [], []
+def finished_runs(results_dir: Path, budget: str, ppo_file: Path | None = None) -> list[tuple[Path, dict]]:
+    """The budget's finished runs as ``(run folder, result.json content)``, stale runs (trained with
+    other hyperparameters or coefficients than the current files, or before their prior was retrained:
+    ``benchmarks.training.stale_reason``) left out with a warning."""
+    runs = []
     for result in sorted((Path(results_dir) / budget).glob("*/*/seed*/result.json")):
-        run_dir = result.parent
         info = json.loads(result.read_text())
         spec = make_spec(info["env"], info["variant"], info["seed"], budget, str(ppo_file) if ppo_file else None)
         reason = stale_reason(spec, results_dir)
         if reason is not None:
             print(f"left out {spec.name}: {reason} (re-run it with benchmarks.run --rerun-stale)", file=sys.stderr)
             continue
+        runs.append((result.parent, info))
+    return runs
+
+
+def load_runs(
+    results_dir: Path, budget: str, ppo_file: Path | None = None, runs: list[tuple[Path, dict]] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Final-evaluation episodes and periodic evaluations of the budget's finished, not stale runs
+    (``runs``: the :func:`finished_runs` already listed).
+
+    :return: ``episodes`` (eval_final.csv and eval_best.csv rows: env, variant, run_seed, checkpoint,
+        episode, total_return, ...) and ``curves`` (evaluations.csv rows with env, variant, run_seed).
+    """
+    episodes, curves = [], []
+    for run_dir, info in finished_runs(results_dir, budget, ppo_file) if runs is None else runs:
         for name in ("eval_final.csv", "eval_best.csv"):
             episodes.append(pd.read_csv(run_dir / name))
         frame = pd.read_csv(run_dir / "evaluations.csv")
@@ -73,6 +86,16 @@ def load_runs(
     return (pd.concat(episodes, ignore_index=True) if episodes else empty), (
         pd.concat(curves, ignore_index=True) if curves else empty.drop(columns="checkpoint")
     )
+
+
+def run_table(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
+    """One row per run of :func:`finished_runs`: :data:`RUN_COLUMNS` (``resumed_from`` as "2048 4096")."""
+    rows = [
+        {key: info.get(key) for key in RUN_COLUMNS}
+        | {"resumed_from": " ".join(str(step) for step in info.get("resumed_from") or [])}
+        for _, info in runs
+    ]
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
 
 def with_prior_rows(episodes: pd.DataFrame) -> pd.DataFrame:
@@ -285,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = shlex.join(["python", "-m", "benchmarks.report", *(sys.argv[1:] if argv is None else argv)])
     out = args.out or RESULTS_DIR / args.budget
-    episodes, curves = load_runs(args.results_dir, args.budget, args.hyperparams)
+    runs = finished_runs(args.results_dir, args.budget, args.hyperparams)
+    episodes, curves = load_runs(args.results_dir, args.budget, runs=runs)
     if episodes.empty:
         print(f"no finished runs under {args.results_dir / args.budget}", file=sys.stderr)
         return 1
@@ -298,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "summary.json").write_text(
         json.dumps({"command": command, "budget": args.budget, "rows": records}, indent=1) + "\n"
     )
-    written += [out / "summary.csv", out / "summary.json"]
+    write_csv(run_table(runs), out / "runs.csv", command)
+    written += [out / "summary.csv", out / "summary.json", out / "runs.csv"]
     if not args.no_figures:
         from benchmarks.report_figures import write_aggregate, write_curves
 

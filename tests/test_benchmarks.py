@@ -418,6 +418,9 @@ def test_report_from_smoke_runs(results, tmp_path):
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["command"].startswith(
         "python -m benchmarks.report"
     )
+    runs = pd.read_csv(tmp_path / "r" / "runs.csv", comment="#")
+    assert sorted(runs["variant"]) == ["residual", "soft"] and (runs["timesteps"] == 4096).all()
+    assert (runs["steps_per_second"] > 0).all() and runs["resumed_from"].isna().all()
 
 
 def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatch):
