@@ -372,6 +372,9 @@ def test_report_builds_tables_from_fake_rows(tmp_path):
     table2 = (tmp_path / "table2.md").read_text()
     assert "| Prior Policy | 4150.0 ± " in table2 and "5357.0 ± 377.8" in table2
     assert "| Hopper" not in table2 and len(paths) == 3
+    # Best then final checkpoints, each beside the paper's one Table II (Residual PPO total: 5488.3).
+    assert table2.count("| Prior Policy | 4150.0 ± ") == 2 and table2.count("5488.3 ± 75.6") == 2
+    assert table2.index("Final checkpoints") > table2.index("| Greedy PPO")
 
     aggregate = aggregate_table(fake_episodes(), paper, reps=200)
     row = aggregate[(aggregate["group"] == "tables_1_3_final") & (aggregate["variant"] == "soft")].iloc[0]
