@@ -38,7 +38,6 @@ class PeriodicEvaluation(BaseCallback):
         self,
         spec: RunSpec,
         run_dir: Path,
-        total_timesteps: int,
         warmup_steps: float = 0.0,
         resume: ResumeState | None = None,
     ) -> None:
@@ -49,7 +48,6 @@ class PeriodicEvaluation(BaseCallback):
         self.budget = BUDGETS[spec.budget]
         self.objective = VARIANTS[spec.variant].objective
         self.run_dir = run_dir
-        self.total_timesteps = total_timesteps
         self.warmup_steps = warmup_steps
         self.next_eval = 0
         self.frames: list[pd.DataFrame] = []

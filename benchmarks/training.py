@@ -262,7 +262,7 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
             # The warm-up is a fraction of each learn() call: the part of it still ahead, if any.
             remaining = budget.timesteps - resume.step
             model.critic_warmup = max(0.0, warmup_steps - resume.step) / remaining
-    callback = PeriodicEvaluation(spec, run_dir, budget.timesteps, warmup_steps, resume)
+    callback = PeriodicEvaluation(spec, run_dir, warmup_steps, resume)
     done = resume.step if resume is not None else 0
     model.learn(budget.timesteps - done, callback=callback, reset_num_timesteps=resume is None)
     if isinstance(model, ResidualPPO):
