@@ -104,6 +104,17 @@ def with_prior_rows(episodes: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([episodes, prior.assign(variant="prior")], ignore_index=True)
 
 
+def seed_table(episodes: pd.DataFrame) -> pd.DataFrame:
+    """One row per env x variant x checkpoint x seed: each quantity's mean over that seed's final-evaluation
+    episodes. With few seeds a pooled mean ± std can hide that one seed kept the basic task and another
+    lost it; this is where to look."""
+    frame = with_prior_rows(episodes)
+    keys = ["env", "variant", "checkpoint", "run_seed"]
+    grouped = frame.groupby(keys, sort=False)
+    table = grouped[list(QUANTITIES)].mean().join(grouped.size().rename("n_episodes")).reset_index()
+    return table.rename(columns={"run_seed": "seed"})
+
+
 def summarize(episodes: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
     """One row per env x variant x checkpoint x quantity, with the paper's value where it has one.
 
@@ -349,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"command": command, "budget": args.budget, "rows": records}, indent=1) + "\n"
     )
     write_csv(run_table(runs), out / "runs.csv", command)
-    written += [out / "summary.csv", out / "summary.json", out / "runs.csv"]
+    write_csv(seed_table(episodes), out / "seeds.csv", command)
+    written += [out / "summary.csv", out / "summary.json", out / "runs.csv", out / "seeds.csv"]
     if not args.no_figures:
         from benchmarks.report_figures import write_aggregate, write_curves
 

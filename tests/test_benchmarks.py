@@ -347,6 +347,19 @@ def fake_episodes() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def test_seed_table_means_each_seeds_episodes():
+    from benchmarks.report import seed_table
+
+    table = seed_table(fake_episodes()).set_index(["variant", "checkpoint", "seed"])
+    index = [*TABLES[1], "soft_state_std", "greedy", "kl", "residual", "full"].index("kl")
+    # kl, final, seed 1: 1000·(index + 1) + 100·seed, the episodes' noise (-10, 0, 10) averaging out.
+    assert table.loc[("kl", "final", 1), "basic_return"] == pytest.approx(1000.0 * (index + 1) + 100.0)
+    # the prior row is soft's best checkpoint: + 500 bonus; seed 0.
+    soft = [*TABLES[1]].index("soft")
+    assert table.loc[("prior", "best", 0), "basic_return"] == pytest.approx(1000.0 * (soft + 1) + 500.0)
+    assert (table["n_episodes"] == 3).all() and len(table) == (9 * 2 + 1) * 2
+
+
 def test_report_builds_tables_from_fake_rows(tmp_path):
     from benchmarks.config import PAPER_RESULTS, load_yaml
 
@@ -424,6 +437,12 @@ def test_report_from_smoke_runs(results, tmp_path):
     runs = pd.read_csv(tmp_path / "r" / "runs.csv", comment="#")
     assert sorted(runs["variant"]) == ["residual", "soft"] and (runs["timesteps"] == 4096).all()
     assert (runs["steps_per_second"] > 0).all() and runs["resumed_from"].isna().all()
+    seeds = pd.read_csv(tmp_path / "r" / "seeds.csv", comment="#")
+    # Table II's prior row is the Soft PPO run's best checkpoint, so the two must agree seed by seed.
+    prior = seeds[seeds["variant"] == "prior"].set_index("seed")
+    soft_best = seeds[(seeds["variant"] == "soft") & (seeds["checkpoint"] == "best")].set_index("seed")
+    assert len(prior) == 1 and prior["basic_return"].equals(soft_best["basic_return"])
+    assert len(seeds) == 5 and (seeds["n_episodes"] == 2).all()  # soft x2, residual x2, prior: smoke's 2 episodes
 
 
 def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatch):
