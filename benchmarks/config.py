@@ -25,7 +25,6 @@ RESULTS_DIR = HERE / "results"  # committed reports
 ENVS: tuple[str, ...] = ("HalfCheetah-v5", "Hopper-v5", "Ant-v5")
 
 
-
 @dataclass(frozen=True)
 class Budget:
     """How long each run trains and how it is evaluated.
@@ -172,8 +171,10 @@ class RunSpec:
         return (make_spec(self.env, PRIOR_VARIANT, self.seed, self.budget, self.ppo_file),)
 
     def ppo(self) -> dict[str, Any]:
-        """The run's block of its PPO hyperparameter file."""
-        return ppo_config(self.env, Path(self.ppo_file) if self.ppo_file else None)
+        """The run's block of its PPO hyperparameter file (for ResidualPPO, with its ``customize:``
+        overrides)."""
+        customize = VARIANTS[self.variant].algorithm == "ResidualPPO"
+        return ppo_config(self.env, Path(self.ppo_file) if self.ppo_file else None, customize)
 
 
 def make_spec(env: str, variant: str, seed: int, budget: str, ppo_file: str | None = None) -> RunSpec:
@@ -260,9 +261,10 @@ def shard(grid: list[RunSpec], index: int, count: int) -> list[RunSpec]:
 load_yaml = hyperparams.load_yaml
 
 
-def ppo_config(env: str, path: Path | None = None) -> dict[str, Any]:
-    """The env's block of ppo.yml (or of ``path``), as written (plain YAML types)."""
-    return hyperparams.ppo_block(env, path)
+def ppo_config(env: str, path: Path | None = None, customize: bool = False) -> dict[str, Any]:
+    """The env's block of ppo.yml (or of ``path``), as written (plain YAML types); ``customize``: with
+    the block's ``customize:`` overrides applied (the Table II customizations)."""
+    return hyperparams.ppo_block(env, path, customize)
 
 
 def coefficients(env: str, variant: str, path: Path | None = None) -> dict[str, float]:

@@ -24,7 +24,9 @@ PAPER_MEAN_ABS_ANGLE = 0.54  # Table II, HalfCheetah Prior Policy
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--prior", type=Path, nargs="+", required=True, help="one or more prior .zip files")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "joint_angles.md")

@@ -47,7 +47,14 @@ MISSING = "—"
 
 #: Columns of runs.csv, from each run's result.json: what a run cost and where its best checkpoint is.
 RUN_COLUMNS = (
-    "env", "variant", "seed", "timesteps", "train_seconds", "steps_per_second", "best_step", "resumed_from"
+    "env",
+    "variant",
+    "seed",
+    "timesteps",
+    "train_seconds",
+    "steps_per_second",
+    "best_step",
+    "resumed_from",
 )
 
 
@@ -58,10 +65,15 @@ def finished_runs(results_dir: Path, budget: str, ppo_file: Path | None = None) 
     runs = []
     for result in sorted((Path(results_dir) / budget).glob("*/*/seed*/result.json")):
         info = json.loads(result.read_text())
-        spec = make_spec(info["env"], info["variant"], info["seed"], budget, str(ppo_file) if ppo_file else None)
+        spec = make_spec(
+            info["env"], info["variant"], info["seed"], budget, str(ppo_file) if ppo_file else None
+        )
         reason = stale_reason(spec, results_dir)
         if reason is not None:
-            print(f"left out {spec.name}: {reason} (re-run it with benchmarks.run --rerun-stale)", file=sys.stderr)
+            print(
+                f"left out {spec.name}: {reason} (re-run it with benchmarks.run --rerun-stale)",
+                file=sys.stderr,
+            )
             continue
         runs.append((result.parent, info))
     return runs
@@ -286,7 +298,13 @@ def table2_lines(summary: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, 
                     cell
                     for q in QUANTITIES
                     for cell in _triple(
-                        summary, paper, env, v, "best" if v == "prior" else checkpoint, q, paper_checkpoint="best"
+                        summary,
+                        paper,
+                        env,
+                        v,
+                        "best" if v == "prior" else checkpoint,
+                        q,
+                        paper_checkpoint="best",
                     )
                 ]
                 for v in TABLE2_ROWS
@@ -333,7 +351,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RUNS_DIR)
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<budget>")
     parser.add_argument(
-        "--hyperparams", type=Path, default=None, help="the PPO file the runs were trained with (run's --hyperparams)"
+        "--hyperparams",
+        type=Path,
+        default=None,
+        help="the PPO file the runs were trained with (run's --hyperparams)",
     )
     parser.add_argument("--no-figures", action="store_true", help="tables and summaries only")
     parser.add_argument("--bootstrap-reps", type=int, default=2000, help="bootstrap resamples of the IQM CIs")

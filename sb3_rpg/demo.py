@@ -45,13 +45,18 @@ def train_prior(steps: int, out: Path, seed: int) -> tuple[Path, Path]:
 def summarize(frame: pd.DataFrame) -> dict[str, str]:
     digits = {"total_return": 1, "basic_return": 1, "addon_return": 1, "addon_metric_mean": 3}
     return {
-        column: f"{frame[column].mean():.{d}f} ± {frame[column].std(ddof=0):.{d}f}" for column, d in digits.items()
+        column: f"{frame[column].mean():.{d}f} ± {frame[column].std(ddof=0):.{d}f}"
+        for column, d in digits.items()
     }
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prior-steps", type=int, default=150_000, help="steps of the prior if none is shipped")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--prior-steps", type=int, default=150_000, help="steps of the prior if none is shipped"
+    )
     parser.add_argument("--steps", type=int, default=100_000, help="steps of the Residual PPO customisation")
     parser.add_argument("--episodes", type=int, default=5, help="evaluation episodes of each policy")
     parser.add_argument("--seed", type=int, default=0)
@@ -71,9 +76,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     env = make_vec_env(HALF_CHEETAH_ID, n_envs=N_ENVS, seed=args.seed, env_kwargs={"reward": "addon"})
     coefs = hyperparams.coefficients(ENV, "residual")
     # The actor (architecture included) comes from the prior: its policy_kwargs are left to it.
-    residual_kwargs = {key: value for key, value in PPO_KWARGS.items() if key != "policy_kwargs"}
+    # customize=True: the block's `customize:` overrides (settings for fine-tuning a prior) apply.
+    customize_kwargs = hyperparams.algorithm_kwargs(hyperparams.ppo_block(ENV, customize=True))
+    residual_kwargs = {key: value for key, value in customize_kwargs.items() if key != "policy_kwargs"}
     model = ResidualPPO(
-        "MlpPolicy", env, prior=prior_path, prior_vec_normalize=prior_stats, seed=args.seed, **coefs, **residual_kwargs
+        "MlpPolicy",
+        env,
+        prior=prior_path,
+        prior_vec_normalize=prior_stats,
+        seed=args.seed,
+        **coefs,
+        **residual_kwargs,
     )
     print(
         f"Customising with Residual PPO (ω'={coefs['prior_coef']}, α̂={coefs['ent_coef']}, "
@@ -85,7 +98,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     rows = {}
     prior_model = SoftPPO.load(prior_path)
     for name, policy, stats in (("prior", prior_model, prior_stats), ("residual_ppo", model, None)):
-        frame = evaluate_episodes(policy, HALF_CHEETAH_ID, n_episodes=args.episodes, seed=1000, vec_normalize=stats)
+        frame = evaluate_episodes(
+            policy, HALF_CHEETAH_ID, n_episodes=args.episodes, seed=1000, vec_normalize=stats
+        )
         rows[name] = summarize(frame)
     table = pd.DataFrame(rows).T.rename(
         columns={

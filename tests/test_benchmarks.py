@@ -192,7 +192,10 @@ def test_finished_run_is_skipped(results, monkeypatch):
 def test_runs_trained_with_other_settings_are_stale(results, tmp_path, capsys):
     # Copies of the finished smoke runs; the copy of the prior gets other PPO hyperparameters on record.
     shutil.copytree(results / "smoke", tmp_path / "smoke")
-    assert run_cli.run_state(SOFT, tmp_path) == "finished" and run_cli.run_state(RESIDUAL, tmp_path) == "finished"
+    assert (
+        run_cli.run_state(SOFT, tmp_path) == "finished"
+        and run_cli.run_state(RESIDUAL, tmp_path) == "finished"
+    )
     config_path = SOFT.run_dir(tmp_path) / "config.yaml"
     config = yaml.safe_load(config_path.read_text())
     config["ppo"]["learning_rate"] = 1.0  # not ppo.yml's value
@@ -225,7 +228,9 @@ def test_hyperparams_file_replaces_ppo_yml(tmp_path):
     block["learning_rate"] = 1.234e-4
     ppo_file = tmp_path / "hopper.yml"
     ppo_file.write_text(yaml.safe_dump({"Hopper-v5": block}))
-    grid = build_grid("smoke", tables=(2,), envs=("Hopper",), variants=("residual",), seeds=(0,), ppo_file=ppo_file)
+    grid = build_grid(
+        "smoke", tables=(2,), envs=("Hopper",), variants=("residual",), seeds=(0,), ppo_file=ppo_file
+    )
     assert [spec.variant for spec in grid] == ["soft", "residual"]  # the prior inherits the file too
     assert all(spec.ppo()["learning_rate"] == 1.234e-4 for spec in grid)
     assert make_spec("Hopper-v5", "soft", 0, "smoke").ppo()["learning_rate"] != 1.234e-4
@@ -442,7 +447,9 @@ def test_report_from_smoke_runs(results, tmp_path):
     prior = seeds[seeds["variant"] == "prior"].set_index("seed")
     soft_best = seeds[(seeds["variant"] == "soft") & (seeds["checkpoint"] == "best")].set_index("seed")
     assert len(prior) == 1 and prior["basic_return"].equals(soft_best["basic_return"])
-    assert len(seeds) == 5 and (seeds["n_episodes"] == 2).all()  # soft x2, residual x2, prior: smoke's 2 episodes
+    assert (
+        len(seeds) == 5 and (seeds["n_episodes"] == 2).all()
+    )  # soft x2, residual x2, prior: smoke's 2 episodes
 
 
 def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatch):

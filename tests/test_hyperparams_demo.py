@@ -37,6 +37,22 @@ def test_bad_files_and_keys(tmp_path: Path):
         hyperparams.ppo_block("Hopper-v5", listed)
 
 
+def test_customize_overrides_apply_to_residual_ppo_only(tmp_path: Path):
+    path = tmp_path / "ppo.yml"
+    path.write_text(
+        yaml.safe_dump({"Hopper-v5": {"n_envs": 4, "learning_rate": 3e-4, "customize": {"desired_kl": 0.01}}})
+    )
+    assert hyperparams.ppo_block("Hopper-v5", path) == {"n_envs": 4, "learning_rate": 3e-4}
+    assert hyperparams.ppo_block("Hopper-v5", path, customize=True) == {
+        "n_envs": 4,
+        "learning_rate": 3e-4,
+        "desired_kl": 0.01,
+    }
+    path.write_text(yaml.safe_dump({"Hopper-v5": {"customize": [0.01]}}))
+    with pytest.raises(TypeError, match="customize"):
+        hyperparams.ppo_block("Hopper-v5", path)
+
+
 def test_demo_customises_the_shipped_prior(tmp_path: Path, capsys):
     table = demo.main(["--steps", "512", "--episodes", "1", "--out", str(tmp_path)])
     assert list(table.index) == ["prior", "residual_ppo"]

@@ -15,7 +15,7 @@ import yaml
 from optuna.trial import TrialState
 from stable_baselines3 import PPO
 
-from sb3_rpg import ResidualPPO
+from sb3_rpg import ResidualPPO, SoftPPO
 from sb3_rpg.common.buffers import NonFiniteLogProbError, SoftRewardMixin
 from sb3_rpg.tune import TuneConfig, algorithm_kwargs, export_study, load_hyperparams, parse_kwargs, run_study
 from sb3_rpg.tune.cli import main
@@ -305,3 +305,33 @@ def test_hyperparams_yaml_and_kwargs(tmp_path: Path) -> None:
         "max_episode_steps": 50,
     }
     assert parse_kwargs(['{"reward": "full"}']) == {"reward": "full"}
+
+
+def test_cli_applies_customize_overrides_to_residual_ppo_only(tmp_path: Path) -> None:
+    from sb3_rpg.tune.cli import build_parser, config_from_args
+
+    path = tmp_path / "h.yml"
+    path.write_text(
+        "Pendulum-v1:\n  learning_rate: 3.0e-4\n  customize: {learning_rate: 1.0e-4, desired_kl: 0.01}\n"
+    )
+    prior_path = tmp_path / "prior.zip"
+    SoftPPO("MlpPolicy", "Pendulum-v1", device="cpu").save(prior_path)
+    for algo, expected in (
+        ("soft_ppo", {"learning_rate": 3e-4}),
+        ("ResidualPPO", {"learning_rate": 1e-4, "desired_kl": 0.01}),
+    ):
+        prior = ["--prior", str(prior_path)] if algo == "ResidualPPO" else []
+        args = build_parser().parse_args(
+            [
+                "--algo",
+                algo,
+                "--env",
+                "Pendulum-v1",
+                "--hyperparams",
+                str(path),
+                "--n-timesteps",
+                "64",
+                *prior,
+            ]
+        )
+        assert config_from_args(args).hyperparams == expected

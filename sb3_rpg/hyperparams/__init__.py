@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from sb3_rpg.tune.config import algorithm_kwargs
+from sb3_rpg.tune.config import algorithm_kwargs, customization_block
 
 HYPERPARAMS_DIR = Path(__file__).resolve().parent
 PPO_FILE = HYPERPARAMS_DIR / "ppo.yml"
@@ -51,18 +51,20 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return content
 
 
-def ppo_block(env: str, path: str | Path | None = None) -> dict[str, Any]:
+def ppo_block(env: str, path: str | Path | None = None, customize: bool = False) -> dict[str, Any]:
     """The env's PPO block, as written (run keys ``n_envs``/``normalize`` included).
 
     :param env: env key, e.g. ``"HalfCheetah-v5"`` (``sb3_rpg/HalfCheetah-v5`` accepted)
     :param path: another file in ``ppo.yml``'s layout; None for the shipped one
+    :param customize: the settings of a ResidualPPO customization: the block's ``customize:`` values
+        override its own (without it the ``customize:`` mapping is dropped)
     """
     path = Path(path or PPO_FILE)
     config = load_yaml(path)
     key = env.split("/")[-1]
     if key not in config:
         raise KeyError(f"{key} has no block in {path}; blocks: {', '.join(config)}")
-    return config[key]
+    return customization_block(config[key], customize)
 
 
 def coefficients(env: str, variant: str, path: str | Path | None = None) -> dict[str, float]:

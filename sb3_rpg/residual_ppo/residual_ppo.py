@@ -97,6 +97,8 @@ class ResidualPPO(SoftPPO):
     :param rollout_buffer_class: Rollout buffer class, a subclass of ``SoftRewardMixin``
     :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation
     :param target_kl: Limit the KL divergence between updates (None: no limit)
+    :param desired_kl: rsl-rl's adaptive learning rate, as in :class:`SoftPPO` (None: SB3's schedule); it
+        adapts only on updates after the critic warm-up, when the actor moves
     :param stats_window_size: Window size for the rollout logging (episodes)
     :param tensorboard_log: The log location for tensorboard (None: no logging)
     :param policy_kwargs: Arguments of the policy; None takes the prior's architecture
@@ -133,6 +135,7 @@ class ResidualPPO(SoftPPO):
         rollout_buffer_class: type[RolloutBuffer] | None = None,
         rollout_buffer_kwargs: dict[str, Any] | None = None,
         target_kl: float | None = None,
+        desired_kl: float | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -188,6 +191,7 @@ class ResidualPPO(SoftPPO):
             rollout_buffer_class=rollout_buffer_class,
             rollout_buffer_kwargs=rollout_buffer_kwargs,
             target_kl=target_kl,
+            desired_kl=desired_kl,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,
@@ -274,8 +278,11 @@ class ResidualPPO(SoftPPO):
             for param in actor:
                 param.requires_grad_(True)
 
+    def _actor_trains(self) -> bool:
+        return self.num_timesteps > self._critic_warmup_end
+
     def train(self) -> None:
-        warming_up = self.num_timesteps <= self._critic_warmup_end
+        warming_up = not self._actor_trains()
         self.logger.record("train/critic_warmup", float(warming_up))
         if not warming_up:
             super().train()

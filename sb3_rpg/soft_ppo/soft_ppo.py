@@ -12,8 +12,10 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.utils import update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_rpg.common.adaptive_lr import adapt_learning_rate, check_desired_kl, rollout_kl
 from sb3_rpg.common.buffers import SoftDictRolloutBuffer, SoftRewardMixin, SoftRolloutBuffer
 from sb3_rpg.common.policies import POLICY_ALIASES
 
@@ -70,6 +72,10 @@ class SoftPPO(PPO):
         ``SoftRolloutBuffer``, or ``SoftDictRolloutBuffer`` for dict observations)
     :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation
     :param target_kl: Limit the KL divergence between updates (None: no limit)
+    :param desired_kl: rsl-rl's adaptive learning rate (the paper's PPO): after each update the learning
+        rate is divided by 1.5 if the update's KL divergence exceeded ``2·desired_kl`` and multiplied by 1.5
+        if it was below ``desired_kl / 2`` (bounds 1e-5 and 1e-2), starting from ``learning_rate``'s initial
+        value (:mod:`sb3_rpg.common.adaptive_lr`). None (default): SB3's schedule.
     :param stats_window_size: Window size for the rollout logging (episodes)
     :param tensorboard_log: The log location for tensorboard (None: no logging)
     :param policy_kwargs: Additional arguments to be passed to the policy on creation
@@ -105,6 +111,7 @@ class SoftPPO(PPO):
         rollout_buffer_class: type[RolloutBuffer] | None = None,
         rollout_buffer_kwargs: dict[str, Any] | None = None,
         target_kl: float | None = None,
+        desired_kl: float | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -119,6 +126,9 @@ class SoftPPO(PPO):
         in_reward, in_loss = ENTROPY_MODES[entropy_mode]
         self.entropy_mode = entropy_mode
         self.reward_ent_coef = alpha if in_reward else 0.0
+        self.desired_kl = check_desired_kl(desired_kl)
+        #: The adaptive learning rate of the next update (``desired_kl`` set), saved with the model.
+        self.adaptive_learning_rate: float | None = None
         super().__init__(
             policy,
             env,
@@ -158,6 +168,30 @@ class SoftPPO(PPO):
                 f"got {self.rollout_buffer_class.__name__}"
             )
         super()._setup_model()
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        if self.desired_kl is None:
+            super()._update_learning_rate(optimizers)
+            return
+        if self.adaptive_learning_rate is None:
+            self.adaptive_learning_rate = float(self.lr_schedule(1.0))
+        self.logger.record("train/learning_rate", self.adaptive_learning_rate)
+        for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
+            update_learning_rate(optimizer, self.adaptive_learning_rate)
+
+    def _actor_trains(self) -> bool:
+        """Whether this update moves the actor (the adaptive learning rate only learns from those)."""
+        return True
+
+    def train(self) -> None:
+        super().train()
+        if self.desired_kl is not None and self._actor_trains():
+            kl = rollout_kl(self.policy, self.rollout_buffer, self.batch_size)
+            self.logger.record("train/update_kl", kl)
+            assert self.adaptive_learning_rate is not None  # set by _update_learning_rate in train()
+            self.adaptive_learning_rate = adapt_learning_rate(
+                self.adaptive_learning_rate, kl, self.desired_kl
+            )
 
     def _reward_terms(self) -> dict[str, Any]:
         """Arguments of :meth:`SoftRewardMixin.set_reward_terms` for the next rollout."""

@@ -253,6 +253,25 @@ def algorithm_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+#: Key of a block's optional mapping of overrides that apply only when a prior is customized (ResidualPPO).
+CUSTOMIZE_KEY = "customize"
+
+
+def customization_block(block: dict[str, Any], customize: bool) -> dict[str, Any]:
+    """A hyperparameter block's settings for training from scratch (``customize=False``: the block without
+    its ``customize:`` mapping) or for customizing a prior with ResidualPPO (``True``: the block with the
+    ``customize:`` values overriding its own). Blocks without ``customize:`` are returned unchanged.
+
+    :param block: a YAML block as read (see :func:`load_hyperparams`)
+    :param customize: whether the block configures a ResidualPPO customization
+    """
+    block = dict(block)
+    overrides = block.pop(CUSTOMIZE_KEY, None) or {}
+    if not isinstance(overrides, dict):
+        raise TypeError(f"{CUSTOMIZE_KEY}: must be a mapping of hyperparameters, got {overrides!r}")
+    return {**block, **overrides} if customize else block
+
+
 def load_hyperparams(path: str | Path, key: str | None = None, env_id: str | None = None) -> dict[str, Any]:
     """Read one block of a zoo-style hyperparameter YAML file.
 

@@ -1,0 +1,66 @@
+"""rsl-rl's adaptive learning rate: shrink the step when an update moved the policy too far, grow it when
+it barely moved, so that each update's KL divergence stays near a target.
+
+The paper trained with rsl-rl's PPO, whose learning rate follows this rule (``desired_kl`` 0.01). SB3's
+``target_kl`` only stops an update's epochs early; here the learning rate itself adapts, once per update,
+from the KL divergence between the policy that collected the rollout and the updated one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.policies import ActorCriticPolicy
+
+#: rsl-rl's factor and bounds (rsl_rl/algorithms/ppo.py, ``schedule == "adaptive"``).
+LR_FACTOR = 1.5
+MIN_LR = 1e-5
+MAX_LR = 1e-2
+
+
+def check_desired_kl(desired_kl: float | None) -> float | None:
+    """Return ``desired_kl`` as a float (or None), or raise a ValueError unless it is finite and > 0."""
+    if desired_kl is None:
+        return None
+    if isinstance(desired_kl, bool) or not isinstance(desired_kl, (int, float)):
+        raise TypeError(f"desired_kl must be a number or None, got {type(desired_kl).__name__}")
+    if not math.isfinite(desired_kl) or desired_kl <= 0:
+        raise ValueError(f"desired_kl must be finite and > 0 (rsl-rl uses 0.01), got {desired_kl}")
+    return float(desired_kl)
+
+
+def adapt_learning_rate(learning_rate: float, kl: float, desired_kl: float) -> float:
+    """The next learning rate after an update whose KL divergence was ``kl``.
+
+    ``kl > 2·desired_kl``: divide by 1.5 (not below 1e-5); ``0 < kl < desired_kl / 2``: multiply by 1.5
+    (not above 1e-2); otherwise (or a NaN KL) unchanged.
+    """
+    if kl > 2.0 * desired_kl:
+        return max(MIN_LR, learning_rate / LR_FACTOR)
+    if 0.0 < kl < 0.5 * desired_kl:
+        return min(MAX_LR, learning_rate * LR_FACTOR)
+    return learning_rate
+
+
+@th.no_grad()
+def rollout_kl(policy: ActorCriticPolicy, buffer: RolloutBuffer, batch_size: int) -> float:
+    """KL(π_old ‖ π_new) over the rollout's samples, estimated as SB3's ``approx_kl``
+    (``E[(r - 1) - log r]``, r = π_new/π_old, Schulman's k3 estimator) after the update.
+
+    :param policy: the updated policy
+    :param buffer: the rollout the update was computed on (its ``log_probs`` are π_old's)
+    :param batch_size: samples per forward pass
+    """
+    total, count = 0.0, 0
+    for batch in buffer.get(batch_size):
+        actions = batch.actions
+        if isinstance(policy.action_space, spaces.Discrete):  # as in PPO.train
+            actions = actions.long().flatten()
+        _, log_prob, _ = policy.evaluate_actions(batch.observations, actions)
+        log_ratio = log_prob - batch.old_log_prob
+        total += float(((th.exp(log_ratio) - 1) - log_ratio).sum())
+        count += log_ratio.numel()
+    return total / max(count, 1)
