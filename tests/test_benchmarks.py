@@ -494,3 +494,19 @@ def test_run_of_a_dead_process_is_taken_back(tmp_path, monkeypatch):
     monkeypatch.setattr(run_cli.time, "sleep", lambda seconds: lock.unlink())
     scheduler = run_cli.Scheduler([SOFT, RESIDUAL], tmp_path, workers=1, command="x")
     assert scheduler.run() == {} and started == [SOFT, RESIDUAL] and scheduler.elsewhere == []
+
+
+def test_curve_table_of_a_smoke_run(results, tmp_path):
+    from benchmarks.curve_table import curve_table, main
+
+    run_dir = SOFT.run_dir(results)
+    table = curve_table([run_dir])
+    evaluations = pd.read_csv(run_dir / "evaluations.csv")
+    assert list(table.index) == sorted(evaluations["timesteps"].unique())
+    first = evaluations[evaluations["timesteps"] == table.index[0]]["basic_return"].mean()
+    assert table.iloc[0]["HalfCheetah-v5/soft/seed0 basic"] == round(first)
+    assert "HalfCheetah-v5/soft/seed0 approx_kl" in table.columns
+    assert main([str(run_dir), "--out", str(tmp_path / "c.md")]) == 0
+    assert (tmp_path / "c.md").read_text().startswith("# Periodic evaluations")
+    with pytest.raises(SystemExit, match="no evaluations.csv"):
+        curve_table([tmp_path])

@@ -1,0 +1,79 @@
+"""Periodic evaluations of one or more runs (finished or not) as a markdown table: per evaluation step,
+each run's mean basic return and add-on metric over the evaluation episodes, and how far the updates
+since the previous evaluation moved the policy (SB3's ``train/approx_kl``, learning rate). For looking into runs the
+report does not cover yet (partial runs, probes kept in their own results folder):
+
+    python -m benchmarks.curve_table benchmarks/runs/paper/HalfCheetah-v5/residual/seed0 \
+        --out benchmarks/results/customize_search/plain_block.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def curve_table(run_dirs: list[Path]) -> pd.DataFrame:
+    """One row per evaluation step, two columns per run (``<run> basic``, ``<run> metric``)."""
+    columns = {}
+    for run_dir in run_dirs:
+        path = run_dir / "evaluations.csv"
+        if not path.is_file():
+            raise SystemExit(f"{run_dir} has no evaluations.csv")
+        means = pd.read_csv(path).groupby("timesteps")[["basic_return", "addon_metric_mean"]].mean()
+        name = "/".join(run_dir.resolve().parts[-3:])  # <env>/<variant>/seed<k>
+        columns[f"{name} basic"] = means["basic_return"].round(0)
+        columns[f"{name} metric"] = means["addon_metric_mean"].round(3)
+        columns |= training_columns(run_dir, name, means.index)
+    return pd.DataFrame(columns).rename_axis("step")
+
+
+def training_columns(run_dir: Path, name: str, steps: pd.Index) -> dict[str, pd.Series]:
+    """From the run's SB3 log(s): the mean ``train/approx_kl`` of the updates since the previous evaluation
+    and the learning rate of the last of them (how far and how fast the policy was moving)."""
+    logs = sorted(run_dir.glob("logs*/progress.csv"))
+    frames = [pd.read_csv(path) for path in logs]
+    frames = [frame for frame in frames if {"time/total_timesteps", "train/approx_kl"} <= set(frame.columns)]
+    if not frames:
+        return {}
+    log = pd.concat(frames).sort_values("time/total_timesteps").dropna(subset=["train/approx_kl"])
+    bins = pd.cut(log["time/total_timesteps"], [-1, *steps], labels=steps)
+    grouped = log.groupby(bins, observed=True)
+    return {
+        f"{name} approx_kl": grouped["train/approx_kl"].mean().round(4),
+        f"{name} lr": grouped["train/learning_rate"].last(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("runs", type=Path, nargs="+", help="run folders (with evaluations.csv)")
+    parser.add_argument("--title", default="Periodic evaluations")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file (default: print only)")
+    args = parser.parse_args(argv)
+    command = shlex.join(
+        ["python", "-m", "benchmarks.curve_table", *(sys.argv[1:] if argv is None else argv)]
+    )
+    table = curve_table(args.runs)
+    text = (
+        f"# {args.title}\n\nProduced by: `{command}`\n\nMean over each evaluation's episodes (deterministic "
+        f"policy, full task): basic return and add-on metric; approx_kl: mean SB3 `train/approx_kl` of the "
+        f"updates since the previous evaluation, lr: the last one's learning rate; empty: not evaluated "
+        f"(yet).\n\n"
+        f"{table.astype(object).where(table.notna(), '').to_markdown()}\n"
+    )
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
