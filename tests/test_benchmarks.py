@@ -510,3 +510,20 @@ def test_curve_table_of_a_smoke_run(results, tmp_path):
     assert (tmp_path / "c.md").read_text().startswith("# Periodic evaluations")
     with pytest.raises(SystemExit, match="no evaluations.csv"):
         curve_table([tmp_path])
+
+
+def test_customize_block_reaches_the_customizations_only(results, tmp_path):
+    from sb3_rpg import hyperparams
+
+    block = hyperparams.ppo_block("HalfCheetah-v5")
+    path = tmp_path / "ppo.yml"
+    path.write_text(yaml.safe_dump({"HalfCheetah-v5": {**block, "customize": {"desired_kl": 0.02}}}))
+    soft = make_spec("HalfCheetah-v5", "soft", 0, "smoke", str(path))
+    residual = make_spec("HalfCheetah-v5", "residual", 0, "smoke", str(path))
+    assert soft.ppo() == block  # what the finished smoke prior was trained with: it stays valid
+    assert residual.ppo() == {**block, "desired_kl": 0.02}
+    # the finished residual run was trained without it: stale under this file
+    assert training.stale_reason(residual, results) == "trained with other PPO hyperparameters"
+    assert training.stale_reason(soft, results) is None
+    model = training.build_model(residual, tmp_path / "run", results)
+    assert model.desired_kl == 0.02 and model.prior_coef == 0.17
