@@ -64,10 +64,15 @@ def seed_curves(curves: pd.DataFrame, quantity: str) -> pd.DataFrame:
     return per_run.groupby(["variant", "timesteps"])[quantity].agg(["mean", "std", "count"]).reset_index()
 
 
+#: Up to this many seeds per variant, the curves also draw every seed.
+MAX_SEED_LINES = 5
+
+
 def write_curves(
     curves: pd.DataFrame, episodes: pd.DataFrame, out: Path, command: str, envs: tuple[str, ...]
 ) -> list[Path]:
-    """One PNG per table x env: mean over seeds with a ±1 std band; the seed count is in the legend.
+    """One PNG per table x env: mean over seeds with a ±1 std band and, up to :data:`MAX_SEED_LINES`
+    seeds, each seed as a thin line; the seed count is in the legend.
 
     Table II panels also draw the prior's level (its best checkpoint's final evaluation) as a dashed line.
     """
@@ -84,10 +89,22 @@ def write_curves(
                     line = stats[stats["variant"] == variant]
                     if line.empty:
                         continue
-                    n_seeds = int(frame[frame["variant"] == variant]["run_seed"].nunique())
-                    ax.plot(line["timesteps"], line["mean"], label=f"{LABELS[variant]} (n={n_seeds})")
+                    runs = frame[frame["variant"] == variant]
+                    n_seeds = int(runs["run_seed"].nunique())
+                    (mean_line,) = ax.plot(
+                        line["timesteps"], line["mean"], label=f"{LABELS[variant]} (n={n_seeds})"
+                    )
                     band = line["std"].fillna(0.0)
                     ax.fill_between(line["timesteps"], line["mean"] - band, line["mean"] + band, alpha=0.2)
+                    if n_seeds <= MAX_SEED_LINES:
+                        # With few seeds a mean ± std band can hide that one seed kept the task and
+                        # another lost it: each seed is drawn too, thin.
+                        per_seed = runs.groupby(["run_seed", "timesteps"])[quantity].mean()
+                        for _, seed_line in per_seed.groupby(level="run_seed"):
+                            steps = seed_line.index.get_level_values("timesteps")
+                            ax.plot(
+                                steps, seed_line.to_numpy(), color=mean_line.get_color(), lw=0.6, alpha=0.5
+                            )
                 if table == 2:
                     prior = episodes[
                         (episodes["env"] == env)
@@ -106,7 +123,7 @@ def write_curves(
                 ax.set_ylabel(quantity.replace("_", " ") + " (deterministic eval)")
                 ax.grid(alpha=0.3)
             axes[0][0].legend(fontsize=7)
-            fig.suptitle(f"Table {'I' * table} — {env}: mean ± std over seeds")
+            fig.suptitle(f"Table {'I' * table} — {env}: mean ± std over seeds (thin lines: each seed)")
             _footer(fig, command)
             fig.tight_layout(rect=(0, 0.03, 1, 1))
             path = out / f"curves_table{table}_{env}.png"
