@@ -34,7 +34,7 @@ def curve_table(run_dirs: list[Path]) -> pd.DataFrame:
 
 def training_columns(run_dir: Path, name: str, steps: pd.Index) -> dict[str, pd.Series]:
     """From the run's SB3 log(s): the mean ``train/approx_kl`` of the updates since the previous evaluation
-        and the learning rate of the last of them (how far and how fast the policy was moving), and the mean
+    and the learning rate of the last of them (how far and how fast the policy was moving), and the mean
     per-step reward PPO optimised (``rewards/total``) and its prior term (``rewards/prior_term``)."""
     logs = sorted(run_dir.glob("logs*/progress.csv"))
     frames = [pd.read_csv(path) for path in logs]

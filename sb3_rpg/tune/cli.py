@@ -15,8 +15,6 @@ from sb3_rpg.tune.config import (
     PRUNERS,
     SAMPLERS,
     TuneConfig,
-    canonical_algo,
-    customization_block,
     load_hyperparams,
     parse_kwargs,
 )
@@ -154,7 +152,6 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
     hyperparams = {}
     if args.hyperparams is not None:
         hyperparams = load_hyperparams(args.hyperparams, args.hyperparams_key, args.env)
-        hyperparams = customization_block(hyperparams, canonical_algo(args.algo) == "residual_ppo")
     if args.n_envs is not None:
         hyperparams["n_envs"] = args.n_envs
     return TuneConfig(

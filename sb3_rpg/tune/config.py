@@ -129,6 +129,8 @@ class TuneConfig:
 
     def __post_init__(self) -> None:
         self.algo = canonical_algo(self.algo)
+        # A ppo.yml block's `customize:` overrides apply to ResidualPPO only (the CLI and the API alike).
+        self.hyperparams = customization_block(self.hyperparams, self.algo == "residual_ppo")
         for name, value, choices in (
             ("objective", self.objective, OBJECTIVES),
             ("pruner", self.pruner, PRUNERS),
