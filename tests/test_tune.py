@@ -312,13 +312,15 @@ def test_cli_applies_customize_overrides_to_residual_ppo_only(tmp_path: Path) ->
 
     path = tmp_path / "h.yml"
     path.write_text(
-        "Pendulum-v1:\n  learning_rate: 3.0e-4\n  customize: {learning_rate: 1.0e-4, desired_kl: 0.01}\n"
+        "Pendulum-v1:\n  learning_rate: 3.0e-4\n"
+        "  customize: {learning_rate: 1.0e-4, desired_kl: 0.01, n_envs: 4}\n"
     )
     prior_path = tmp_path / "prior.zip"
     SoftPPO("MlpPolicy", "Pendulum-v1", device="cpu").save(prior_path)
     for algo, expected in (
-        ("soft_ppo", {"learning_rate": 3e-4}),
-        ("ResidualPPO", {"learning_rate": 1e-4, "desired_kl": 0.01}),
+        ("soft_ppo", {"learning_rate": 3e-4, "n_envs": 2}),
+        # --n-envs 2 beats the customize: mapping's n_envs 4
+        ("ResidualPPO", {"learning_rate": 1e-4, "desired_kl": 0.01, "n_envs": 2}),
     ):
         prior = ["--prior", str(prior_path)] if algo == "ResidualPPO" else []
         args = build_parser().parse_args(
@@ -331,6 +333,8 @@ def test_cli_applies_customize_overrides_to_residual_ppo_only(tmp_path: Path) ->
                 str(path),
                 "--n-timesteps",
                 "64",
+                "--n-envs",
+                "2",
                 *prior,
             ]
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 
 from sb3_rpg.tune.config import (
+    CUSTOMIZE_KEY,
     ALGOS,
     OBJECTIVES,
     PRUNERS,
@@ -153,7 +154,10 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
     if args.hyperparams is not None:
         hyperparams = load_hyperparams(args.hyperparams, args.hyperparams_key, args.env)
     if args.n_envs is not None:
+        # The flag wins over the file, its `customize:` overrides (resolved later by TuneConfig) included.
         hyperparams["n_envs"] = args.n_envs
+        if isinstance(hyperparams.get(CUSTOMIZE_KEY), dict):
+            hyperparams[CUSTOMIZE_KEY] = {**hyperparams[CUSTOMIZE_KEY], "n_envs": args.n_envs}
     return TuneConfig(
         algo=args.algo,
         env_id=args.env,
