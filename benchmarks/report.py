@@ -119,11 +119,13 @@ def with_prior_rows(episodes: pd.DataFrame) -> pd.DataFrame:
 def seed_table(episodes: pd.DataFrame) -> pd.DataFrame:
     """One row per env x variant x checkpoint x seed: each quantity's mean over that seed's final-evaluation
     episodes. With few seeds a pooled mean ± std can hide that one seed kept the basic task and another
-    lost it; this is where to look."""
+    lost it; this is where to look. ``length`` (the mean episode length) shows falls in envs that
+    terminate (Hopper, Ant)."""
     frame = with_prior_rows(episodes)
     keys = ["env", "variant", "checkpoint", "run_seed"]
     grouped = frame.groupby(keys, sort=False)
-    table = grouped[list(QUANTITIES)].mean().join(grouped.size().rename("n_episodes")).reset_index()
+    columns = [*QUANTITIES, *(["length"] if "length" in frame else [])]
+    table = grouped[columns].mean().join(grouped.size().rename("n_episodes")).reset_index()
     return table.rename(columns={"run_seed": "seed"})
 
 

@@ -363,6 +363,7 @@ def test_seed_table_means_each_seeds_episodes():
     soft = [*TABLES[1]].index("soft")
     assert table.loc[("prior", "best", 0), "basic_return"] == pytest.approx(1000.0 * (soft + 1) + 500.0)
     assert (table["n_episodes"] == 3).all() and len(table) == (9 * 2 + 1) * 2
+    assert (table["length"] == 1000).all()  # every fake episode lasts 1000 steps
 
 
 def test_report_builds_tables_from_fake_rows(tmp_path):
