@@ -96,6 +96,9 @@ def settings_mismatch(spec: RunSpec, results_dir: Path, since: Path) -> str | No
             return f"its prior {dep.name} is gone (moved to stale/ or deleted)"
         if dep_result.stat().st_mtime > since.stat().st_mtime:
             return f"its prior {dep.name} was retrained after it"
+        dep_reason = stale_reason(dep, results_dir)
+        if dep_reason is not None:
+            return f"its prior {dep.name} is stale ({dep_reason})"
     return None
 
 
@@ -258,15 +261,9 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
         if resume.best_step == resume.step:  # killed between the resume point and the best checkpoint
             save_checkpoint(model, checkpoints, "best")
         model.set_logger(configure(str(run_dir / f"logs-resumed-{resume.step}"), ["csv", "tensorboard"]))
-        if isinstance(model, ResidualPPO):
-            # The warm-up is a fraction of each learn() call: the part of it still ahead, if any.
-            remaining = budget.timesteps - resume.step
-            model.critic_warmup = max(0.0, warmup_steps - resume.step) / remaining
     callback = PeriodicEvaluation(spec, run_dir, warmup_steps, resume)
     done = resume.step if resume is not None else 0
     model.learn(budget.timesteps - done, callback=callback, reset_num_timesteps=resume is None)
-    if isinstance(model, ResidualPPO):
-        model.critic_warmup = float(config["coefficients"]["critic_warmup"])  # the run's, in saved models
     train_seconds = callback.train_seconds
     callback.evaluate(dump=True)  # the final policy is a periodic point (and a best candidate) too
     save_checkpoint(model, checkpoints, "last")

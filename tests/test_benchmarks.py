@@ -202,6 +202,10 @@ def test_runs_trained_with_other_settings_are_stale(results, tmp_path, capsys):
     config_path.write_text(yaml.safe_dump(config))
     assert training.stale_reason(SOFT, tmp_path) == "trained with other PPO hyperparameters"
     assert run_cli.run_state(SOFT, tmp_path) == "stale"
+    # A Table II run built on a stale prior is stale too (the prior's settings are not the grid's).
+    assert training.stale_reason(RESIDUAL, tmp_path) == (
+        f"its prior {SOFT.name} is stale (trained with other PPO hyperparameters)"
+    )
     # A Table II run is stale once its prior finished after it.
     residual_result = RESIDUAL.run_dir(tmp_path) / "result.json"
     prior_result = SOFT.run_dir(tmp_path) / "result.json"

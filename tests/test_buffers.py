@@ -96,3 +96,43 @@ def test_non_finite_prior_log_prob_names_term_and_step():
 
     with pytest.raises(NonFiniteLogProbError, match=r"log π_prior.*rollout step 1, env 1 \(timestep 104\)"):
         filled_buffer(prior=bad_prior)
+
+
+def test_returns_computed_twice_rewrite_once():
+    buffer = filled_buffer()
+    first_rewards, first_advantages = buffer.rewards.copy(), buffer.advantages.copy()
+    buffer.compute_returns_and_advantage(th.tensor(LAST_VALUES), LAST_DONES)
+    np.testing.assert_array_equal(buffer.rewards, first_rewards)  # not r - 2α·log πθ + 2ω'·log π_prior
+    np.testing.assert_array_equal(buffer.advantages, first_advantages)
+    np.testing.assert_allclose(buffer.env_rewards, ENV_REWARDS)
+    buffer.reset()  # a new rollout starts from the env's rewards again
+    assert not buffer._rewritten
+
+
+def test_non_finite_env_reward_named():
+    buffer = filled_buffer()
+    buffer.reset()
+    for step in range(3):
+        rewards = ENV_REWARDS[step].copy()
+        if step == 2:
+            rewards[0] = np.nan
+        buffer.add(
+            np.zeros((2, 2), dtype=np.float32), np.zeros((2, 1), dtype=np.float32), rewards,
+            EPISODE_STARTS[step], th.tensor(VALUES[step]), th.tensor(LOG_PROBS[step]),
+        )
+    with pytest.raises(NonFiniteLogProbError, match=r"env reward.*rollout step 2, env 0"):
+        buffer.compute_returns_and_advantage(th.tensor(LAST_VALUES), LAST_DONES)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"reward_ent_coef": float("nan")}, ValueError),
+        ({"reward_ent_coef": 0.1, "prior_coef": -1.0}, ValueError),
+        ({"reward_ent_coef": "0.1"}, TypeError),
+    ],
+)
+def test_set_reward_terms_checks_coefficients(kwargs, error):
+    buffer = filled_buffer()
+    with pytest.raises(error):
+        buffer.set_reward_terms(**kwargs, prior_log_prob_fn=fake_prior)

@@ -118,3 +118,26 @@ def test_save_load_roundtrip(tmp_path):
     assert (loaded.entropy_mode, loaded.reward_ent_coef, loaded.ent_coef) == ("repeat", ALPHA, ALPHA)
     obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+
+
+@pytest.mark.parametrize(("mode", "in_reward", "in_loss"), [("soft", True, False), ("end", False, True), ("repeat", True, True)])
+def test_alpha_goes_where_entropy_mode_says(tmp_path, mode, in_reward, in_loss):
+    model = SoftPPO("MlpPolicy", "Pendulum-v1", ent_coef=ALPHA, entropy_mode=mode, **FAST)
+    assert model.alpha == ALPHA
+    model.alpha = np.float32(0.5)  # NumPy scalars are numbers too
+    assert (model.reward_ent_coef, model.ent_coef) == (0.5 if in_reward else 0.0, 0.5 if in_loss else 0.0)
+    model.save(tmp_path / "soft")
+    # SB3 would set the loss's share only: Soft PPO would silently become Repeat-Entropy PPO.
+    loaded = SoftPPO.load(tmp_path / "soft", ent_coef=0.05)
+    assert (loaded.reward_ent_coef, loaded.ent_coef) == (0.05 if in_reward else 0.0, 0.05 if in_loss else 0.0)
+    with pytest.raises(ValueError, match="alpha"):
+        model.alpha = -1.0
+
+
+def test_coefficients_accept_numpy_scalars_not_booleans():
+    model = SoftPPO("MlpPolicy", "Pendulum-v1", ent_coef=np.float64(0.1), **FAST)
+    assert model.reward_ent_coef == 0.1 and isinstance(model.reward_ent_coef, float)
+    assert SoftPPO("MlpPolicy", "Pendulum-v1", ent_coef=np.int64(0), **FAST).reward_ent_coef == 0.0
+    for flag in (True, np.bool_(True)):
+        with pytest.raises(TypeError, match="ent_coef"):
+            SoftPPO("MlpPolicy", "Pendulum-v1", ent_coef=flag)

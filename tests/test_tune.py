@@ -226,9 +226,11 @@ def test_best_params_yaml_loads_into_residual_ppo(tmp_path: Path, prior_zip: Pat
         "normalize": {"norm_obs": True, "norm_reward": False},
         "policy_kwargs": {"net_arch": [32]},
     }
-    config = tiny_config(
-        tmp_path, algo="residual_ppo", prior=str(prior_zip), hyperparams=hyperparams, greedy_fraction=0.5
-    )
+    # The block normalises observations, the prior saw raw ones: right here, but said out loud.
+    with pytest.warns(UserWarning, match="no statistics were given for the prior"):
+        config = tiny_config(
+            tmp_path, algo="residual_ppo", prior=str(prior_zip), hyperparams=hyperparams, greedy_fraction=0.5
+        )
     study = run_study(config)
     assert len(study.get_trials(states=FINISHED)) == 2
     written = export_study(study, config.out_dir)
@@ -339,3 +341,16 @@ def test_cli_applies_customize_overrides_to_residual_ppo_only(tmp_path: Path) ->
             ]
         )
         assert config_from_args(args).hyperparams == expected
+
+
+def test_prior_statistics_beside_the_zip_silence_the_warning(tmp_path: Path, prior_zip: Path) -> None:
+    import warnings
+
+    prior = tmp_path / "best.zip"
+    prior.write_bytes(prior_zip.read_bytes())
+    (tmp_path / "best_vecnormalize.pkl").write_bytes(b"found by name only here")
+    hyperparams = {**TINY, "normalize": True}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny_config(tmp_path, algo="residual_ppo", prior=str(prior), hyperparams=hyperparams)
+        tiny_config(tmp_path, algo="residual_ppo", prior=str(prior_zip), hyperparams={**TINY, "normalize": {"norm_obs": False}})

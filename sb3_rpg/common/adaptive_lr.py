@@ -4,6 +4,12 @@ it barely moved, so that each update's KL divergence stays near a target.
 The paper trained with rsl-rl's PPO, whose learning rate follows this rule (``desired_kl`` 0.01). SB3's
 ``target_kl`` only stops an update's epochs early; here the learning rate itself adapts, once per update,
 from the KL divergence between the policy that collected the rollout and the updated one.
+
+This is rsl-rl's rule (factor 1.5, bounds, thresholds), not its schedule: rsl-rl adapts before every
+minibatch step, from the analytic Gaussian KL between the rollout's and the current policy, so its
+learning rate can move ``n_epochs × n_minibatches`` times per update where this one moves once. Adapting
+per minibatch would mean replacing SB3's ``PPO.train`` loop; once per update keeps that loop as it is, and
+the update-level KL is what ``desired_kl`` bounds in both.
 """
 
 from __future__ import annotations

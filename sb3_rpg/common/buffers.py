@@ -16,12 +16,14 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 
+from sb3_rpg.common.checks import check_coef
+
 # Maps the buffer's (flattened) observations and actions to log π_prior(a|s), shape (n_samples,).
 PriorLogProbFn = Callable[[np.ndarray | dict[str, np.ndarray], np.ndarray], np.ndarray]
 
 
 class NonFiniteLogProbError(FloatingPointError):
-    """A log-probability entering the rewritten reward is NaN or infinite."""
+    """A term of the rewritten reward (a log-probability, or the env's reward) is NaN or infinite."""
 
 
 class SoftRewardMixin:
@@ -38,7 +40,8 @@ class SoftRewardMixin:
     - ``rewards`` (SB3's field): the rewritten reward that GAE sees, ``env + entropy + prior``.
 
     The coefficients are set by the algorithm before each rollout through :meth:`set_reward_terms`, so
-    that a coefficient changed between rollouts (by a callback, say) takes effect at once.
+    that a coefficient changed between rollouts (by a callback, say) takes effect at once. The rewrite
+    always starts from ``env_rewards``: computing the returns twice on one rollout does not apply it twice.
     """
 
     rewards: np.ndarray
@@ -52,6 +55,11 @@ class SoftRewardMixin:
     prior_coef: float = 0.0
     prior_log_prob_fn: PriorLogProbFn | None = None
     first_timestep: int = 0
+    _rewritten: bool = False
+
+    def reset(self) -> None:
+        super().reset()  # type: ignore[misc]
+        self._rewritten = False
 
     def set_reward_terms(
         self,
@@ -68,10 +76,12 @@ class SoftRewardMixin:
         :param first_timestep: the model's ``num_timesteps`` when the rollout starts, to name the
             global step in error messages
         """
+        reward_ent_coef = check_coef("reward_ent_coef", reward_ent_coef)
+        prior_coef = check_coef("prior_coef", prior_coef)
         if prior_coef > 0 and prior_log_prob_fn is None:
             raise ValueError("prior_coef > 0 needs a prior_log_prob_fn")
-        self.reward_ent_coef = float(reward_ent_coef)
-        self.prior_coef = float(prior_coef)
+        self.reward_ent_coef = reward_ent_coef
+        self.prior_coef = prior_coef
         self.prior_log_prob_fn = prior_log_prob_fn
         self.first_timestep = int(first_timestep)
 
@@ -90,8 +100,11 @@ class SoftRewardMixin:
 
     def rewrite_rewards(self) -> None:
         """Replace ``rewards`` by ``r - α·log πθ(a|s) + ω'·log π_prior(a|s)``, all steps at once."""
+        if not self._rewritten:
+            self.env_rewards = self.rewards.copy()
+            self._rewritten = True
+        self._check_finite(self.env_rewards, "env reward (plus γ·V(s_T) on steps cut by a time limit)")
         self._check_finite(self.log_probs, "log πθ(a|s) (the policy's log-prob)")
-        self.env_rewards = self.rewards.copy()
         self.entropy_rewards = -self.reward_ent_coef * self.log_probs
         if self.prior_coef > 0:
             assert self.prior_log_prob_fn is not None

@@ -68,6 +68,25 @@ class ObsNormalization:
             norm_obs_keys=list(vec_normalize.norm_obs_keys) if vec_normalize.norm_obs_keys else None,
         )
 
+    def normalize_obs(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+        """Normalise observations as ``VecNormalize.normalize_obs`` would with these statistics (no venv
+        needed), e.g. to act with a loaded model on raw observations.
+
+        :param obs: an observation or a batch of them (a dict of them for dict observations)
+        :return: the normalised observation(s), float32
+        """
+
+        def normalize(values: np.ndarray, rms: RunningMeanStd) -> np.ndarray:
+            scaled = (np.asarray(values) - rms.mean) / np.sqrt(rms.var + self.epsilon)
+            return np.clip(scaled, -self.clip_obs, self.clip_obs).astype(np.float32)
+
+        if isinstance(obs, dict):
+            assert isinstance(self.obs_rms, dict)
+            keys = self.norm_obs_keys or list(self.obs_rms)
+            return {key: normalize(value, self.obs_rms[key]) if key in keys else value for key, value in obs.items()}
+        assert isinstance(self.obs_rms, RunningMeanStd)
+        return normalize(obs, self.obs_rms)
+
 
 class FrozenObsNormalize(VecNormalize):
     """A ``VecNormalize`` that normalises observations with a prior's statistics and never updates them.
@@ -93,7 +112,20 @@ class FrozenObsNormalize(VecNormalize):
         self.obs_rms = copy.deepcopy(normalization.obs_rms)
 
 
-def _policy_from_zip(path: Path) -> ActorCriticPolicy:
+#: Where a prior's observation statistics are looked for beside its ``.zip`` (``best.zip`` ->
+#: ``best_vecnormalize.pkl``), the layout the benchmarks, the shipped priors and ``sb3_rpg.tune`` save.
+VEC_NORMALIZE_SUFFIX = "_vecnormalize.pkl"
+
+
+def sibling_vec_normalize(path: str | os.PathLike) -> Path | None:
+    """The ``<stem>_vecnormalize.pkl`` beside a saved model, if there is one."""
+    path = Path(path)
+    candidate = path.with_name(path.with_suffix("").name + VEC_NORMALIZE_SUFFIX)
+    return candidate if candidate.is_file() else None
+
+
+def _policy_from_zip(path: Path) -> tuple[ActorCriticPolicy, ObsNormalization | None]:
+    """The policy of a saved model and, for a saved ResidualPPO, the statistics its actor acts under."""
     data, params, _ = load_from_zip_file(path, device="cpu")
     if data is None or "policy_class" not in data or "policy" not in params:
         raise ValueError(f"prior: '{path}' is not a saved SB3 model (no policy_class or policy weights)")
@@ -104,7 +136,8 @@ def _policy_from_zip(path: Path) -> ActorCriticPolicy:
         data["observation_space"], data["action_space"], lambda _: 0.0, **policy_kwargs
     )
     policy.load_state_dict(params["policy"])
-    return policy
+    normalization = data.get("prior_normalization")
+    return policy, normalization if isinstance(normalization, ObsNormalization) else None
 
 
 def load_prior_policy(prior: PriorLike) -> tuple[ActorCriticPolicy, ObsNormalization | None]:
@@ -112,14 +145,18 @@ def load_prior_policy(prior: PriorLike) -> tuple[ActorCriticPolicy, ObsNormaliza
 
     :param prior: an SB3 on-policy model (PPO, A2C, SoftPPO, ResidualPPO, ...), its policy, or the path of
         its saved ``.zip``
-    :return: the policy (a deep copy, on the CPU) and, for a live model trained under ``VecNormalize``, its
-        observation statistics
+    :return: the policy (a deep copy, on the CPU) and the observation statistics it acts under, if any
+        are known: a live model's ``VecNormalize``; a saved or live ResidualPPO's own (its prior's); for a
+        path, a ``<stem>_vecnormalize.pkl`` beside the ``.zip`` (as the benchmarks save checkpoints).
+        An explicit ``prior_vec_normalize`` overrides them.
     """
     normalization = None
     if isinstance(prior, BaseAlgorithm):
         vec_normalize = prior.get_vec_normalize_env()
         if vec_normalize is not None:
             normalization = ObsNormalization.from_vec_normalize(vec_normalize)
+        elif isinstance(getattr(prior, "prior_normalization", None), ObsNormalization):
+            normalization = prior.prior_normalization  # type: ignore[attr-defined]  # loaded without env
         policy = prior.policy
     elif isinstance(prior, th.nn.Module):
         policy = prior
@@ -129,7 +166,11 @@ def load_prior_policy(prior: PriorLike) -> tuple[ActorCriticPolicy, ObsNormaliza
             path = path.with_suffix(".zip")
         if not path.is_file():
             raise FileNotFoundError(f"prior: no saved model at '{prior}'")
-        return check_gaussian_policy(_policy_from_zip(path)), None
+        policy, normalization = _policy_from_zip(path)
+        sibling = sibling_vec_normalize(path)
+        if normalization is None and sibling is not None:
+            normalization = ObsNormalization.from_vec_normalize(sibling)
+        return check_gaussian_policy(policy), normalization
     else:
         raise TypeError(f"prior must be an SB3 model, its policy or a path to its .zip, got {type(prior).__name__}")
     check_gaussian_policy(policy)

@@ -17,6 +17,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_rpg.common.prior import ObsNormalization
 from sb3_rpg.envs.base import AddonRewardMixin
 
 #: Columns of the DataFrame returned by :func:`evaluate_episodes`, in order.
@@ -131,6 +132,9 @@ def _resolve_normalizer(
         vec_normalize = loaded
     elif vec_normalize is None and isinstance(model, BaseAlgorithm):
         vec_normalize = model.get_vec_normalize_env()
+        own = getattr(model, "prior_normalization", None)
+        if vec_normalize is None and isinstance(own, ObsNormalization):
+            return own  # a ResidualPPO loaded without env: its prior's statistics, kept in its zip
     if vec_normalize is None:
         return None
     # normalize_obs never updates the running statistics, so a training instance passed in is

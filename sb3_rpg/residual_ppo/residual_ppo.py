@@ -9,10 +9,10 @@ from typing import Any
 
 import torch as th
 from stable_baselines3.common.buffers import RolloutBuffer
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, unwrap_vec_normalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
 from sb3_rpg.common.prior import (
@@ -52,6 +52,25 @@ def _has_frozen_obs_normalize(env: VecEnv) -> bool:
     return False
 
 
+def _eval_callbacks(callback: Any, seen: set[int] | None = None) -> Iterator[EvalCallback]:
+    """Every ``EvalCallback`` in a callback argument of ``learn()`` (a callback, a list, nested ones)."""
+    seen = set() if seen is None else seen
+    if id(callback) in seen:
+        return
+    seen.add(id(callback))
+    if isinstance(callback, (list, tuple)):
+        for item in callback:
+            yield from _eval_callbacks(item, seen)
+        return
+    if not isinstance(callback, BaseCallback):
+        return
+    if isinstance(callback, EvalCallback):
+        yield callback
+    for name, value in vars(callback).items():
+        if name != "parent" and isinstance(value, (BaseCallback, list)):
+            yield from _eval_callbacks(value, seen)
+
+
 class ResidualPPO(SoftPPO):
     """Residual PPO (Wang et al., *Residual Policy Gradient*, Eq. 7-8): customises a frozen prior policy
     to an add-on reward ``r_R`` without knowing the prior's reward, by PPO on
@@ -63,10 +82,14 @@ class ResidualPPO(SoftPPO):
 
     The prior is frozen (eval mode, no gradients, not in the optimizer) and its log-probs come from one
     batched forward pass per rollout. The actor starts as a copy of the prior's (``init_from_prior``) and
-    the value function starts fresh; during the first ``critic_warmup`` fraction of each ``learn()`` call
-    only the value function trains. If the prior was trained under ``VecNormalize``, the environment is
-    wrapped in a :class:`~sb3_rpg.common.prior.FrozenObsNormalize` holding the prior's observation
-    statistics, so that the prior and the copied actor see observations as in the prior's training.
+    the value function starts fresh; during the first ``critic_warmup`` fraction of the first ``learn()``
+    call only the value function trains (the warm-up is counted once per model: further ``learn()`` calls,
+    and a model saved and loaded mid-warm-up, continue it). If the prior was trained under
+    ``VecNormalize``, the environment is wrapped in a :class:`~sb3_rpg.common.prior.FrozenObsNormalize`
+    holding the prior's observation statistics, so that the prior and the copied actor see observations
+    as in the prior's training. As with any SB3 model trained under ``VecNormalize``, ``predict`` then
+    expects normalised observations: act on ``model.wrap_env(env)``; ``EvalCallback``'s eval envs are
+    wrapped automatically, and :func:`~sb3_rpg.envs.evaluate_episodes` normalises on its own.
 
     :param policy: The policy model to use (``"MlpPolicy"``, ``"StateStdMlpPolicy"``, ... or a class)
     :param env: The environment to learn from, whose reward is the add-on reward r_R
@@ -76,11 +99,12 @@ class ResidualPPO(SoftPPO):
     :param ent_coef: α̂ >= 0, the entropy coefficient; where it acts depends on ``entropy_mode``
     :param entropy_mode: ``"soft"`` (default, the paper's), ``"end"`` or ``"repeat"``, as in :class:`SoftPPO`
     :param init_from_prior: Start the actor (features, policy net, mean head, std) as a copy of the prior's
-    :param critic_warmup: Fraction in [0, 1) of each ``learn()`` call's timesteps during which only the
-        value function trains (the paper uses 0.05)
+    :param critic_warmup: Fraction in [0, 1) of the first ``learn()`` call's timesteps during which only
+        the value function trains (the paper uses 0.05)
     :param prior_vec_normalize: The ``VecNormalize`` (or its saved ``.pkl`` path) the prior was trained
-        under; taken from the prior itself when it is a live model with one. None: the prior saw raw
-        observations.
+        under. None: taken from the prior when it has them (a live model's ``VecNormalize``, a
+        ResidualPPO's own statistics, or ``<stem>_vecnormalize.pkl`` beside a prior's ``.zip``), otherwise
+        the prior saw raw observations.
     :param learning_rate: The learning rate, a constant or a function of the remaining progress (1 to 0)
     :param n_steps: The number of steps to run for each environment per update
     :param batch_size: Minibatch size
@@ -150,7 +174,8 @@ class ResidualPPO(SoftPPO):
             raise ValueError(f"critic_warmup is a fraction of the timesteps in [0, 1), got {critic_warmup}")
         self.critic_warmup = critic_warmup
         self.init_from_prior = init_from_prior
-        self._critic_warmup_end = -1.0
+        #: Warm-up timesteps still ahead (negative once the actor trains); set by the first learn().
+        self._critic_warmup_left: float | None = None
         self.prior_policy: ActorCriticPolicy | None = None
         self.prior_normalization: ObsNormalization | None = None
         if _init_setup_model:
@@ -207,6 +232,9 @@ class ResidualPPO(SoftPPO):
     def _setup_model(self) -> None:
         if self.prior_policy is None:  # load(): rebuilt here, weights from the saved state dicts
             self.prior_policy = self.prior_policy_class(**self.prior_policy_data)
+        old_warmup_end = self.__dict__.pop("_critic_warmup_end", None)  # saved by earlier versions
+        if getattr(self, "_critic_warmup_left", None) is None and old_warmup_end is not None and old_warmup_end >= 0:
+            self._critic_warmup_left = old_warmup_end - self.num_timesteps
         if self.env is not None:
             self.env = self._wrap_prior_normalization(self.env)
             self._vec_normalize_env = unwrap_vec_normalize(self.env)
@@ -239,6 +267,27 @@ class ResidualPPO(SoftPPO):
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(self._wrap_prior_normalization(self._wrap_env(env, self.verbose)), force_reset)
 
+    def wrap_env(self, env: GymEnv) -> VecEnv:
+        """``env`` as this model acts on it: vectorised, and normalised with the prior's frozen observation
+        statistics if the prior had any (the same wrapper as the training env's), e.g. for evaluation.
+
+        :param env: a Gymnasium env or a VecEnv returning raw observations
+        :return: the VecEnv to call ``predict`` / ``evaluate_policy`` on
+        """
+        if not isinstance(env, VecEnv):
+            single_env = env
+            env = DummyVecEnv([lambda: single_env])
+        return self._wrap_prior_normalization(env)
+
+    def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
+        # An EvalCallback's env must see what the training env shows the policy (and SB3's
+        # sync_envs_normalization asserts both are wrapped alike once the model has a VecNormalize).
+        for eval_callback in _eval_callbacks(callback):
+            eval_env = eval_callback.eval_env
+            if not _has_frozen_obs_normalize(eval_env):
+                eval_callback.eval_env = self._wrap_prior_normalization(eval_env)
+        return super()._init_callback(callback, progress_bar)
+
     def _reward_terms(self) -> dict[str, Any]:
         terms = super()._reward_terms()
         terms["prior_coef"] = self.prior_coef
@@ -260,8 +309,8 @@ class ResidualPPO(SoftPPO):
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
-        start = self.num_timesteps
-        self._critic_warmup_end = start + self.critic_warmup * (total_timesteps - start)
+        if self._critic_warmup_left is None:
+            self._critic_warmup_left = self.critic_warmup * (total_timesteps - self.num_timesteps)
         return total_timesteps, callback
 
     @contextmanager
@@ -279,9 +328,11 @@ class ResidualPPO(SoftPPO):
                 param.requires_grad_(True)
 
     def _actor_trains(self) -> bool:
-        return self.num_timesteps > self._critic_warmup_end
+        return self._critic_warmup_left is None or self._critic_warmup_left < 0
 
     def train(self) -> None:
+        if self._critic_warmup_left is not None and self._critic_warmup_left >= 0:
+            self._critic_warmup_left -= self.n_steps * self.n_envs  # the rollout this update learns from
         warming_up = not self._actor_trains()
         self.logger.record("train/critic_warmup", float(warming_up))
         if not warming_up:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, TypeVar
 
 import torch as th
@@ -17,6 +16,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_rpg.common.adaptive_lr import adapt_learning_rate, check_desired_kl, rollout_kl
 from sb3_rpg.common.buffers import SoftDictRolloutBuffer, SoftRewardMixin, SoftRolloutBuffer
+from sb3_rpg.common.checks import check_coef
 from sb3_rpg.common.policies import POLICY_ALIASES
 
 SelfSoftPPO = TypeVar("SelfSoftPPO", bound="SoftPPO")
@@ -29,15 +29,6 @@ ENTROPY_MODES: dict[str, tuple[bool, bool]] = {
 }
 
 
-def check_coef(name: str, value: float) -> float:
-    """Return ``value`` as a float, or raise a ValueError unless it is finite and >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value}")
-    return float(value)
-
-
 class SoftPPO(PPO):
     """Soft PPO (Wang et al., *Residual Policy Gradient*, Eq. 6): PPO whose advantages are computed on
     ``r_t - α·log πθ(a_t|s_t)``, the maximum-entropy reward, instead of on ``r_t`` plus an entropy loss.
@@ -46,7 +37,8 @@ class SoftPPO(PPO):
     is one vectorised step per rollout (:class:`~sb3_rpg.common.buffers.SoftRewardMixin`).
     ``entropy_mode`` selects the variants of the paper's Table I; ``ent_coef=0`` is No-Entropy PPO.
     After construction ``reward_ent_coef`` is α in the reward and ``ent_coef`` is α in the loss (SB3's
-    meaning), one of them 0 unless ``entropy_mode="repeat"``.
+    meaning), one of them 0 unless ``entropy_mode="repeat"``; to change α (in a callback, or
+    ``SoftPPO.load(path, ent_coef=α)``), set :attr:`alpha`, which puts it where ``entropy_mode`` says.
 
     :param policy: The policy model to use (``"MlpPolicy"``, ``"StateStdMlpPolicy"``, ``"CnnPolicy"``,
         ``"MultiInputPolicy"``, or a class)
@@ -75,7 +67,8 @@ class SoftPPO(PPO):
     :param desired_kl: rsl-rl's adaptive learning rate (the paper's PPO): after each update the learning
         rate is divided by 1.5 if the update's KL divergence exceeded ``2·desired_kl`` and multiplied by 1.5
         if it was below ``desired_kl / 2`` (bounds 1e-5 and 1e-2), starting from ``learning_rate``'s initial
-        value (:mod:`sb3_rpg.common.adaptive_lr`). None (default): SB3's schedule.
+        value (:mod:`sb3_rpg.common.adaptive_lr`; rsl-rl applies the rule per minibatch, here it is
+        applied once per update). None (default): SB3's schedule.
     :param stats_window_size: Window size for the rollout logging (episodes)
     :param tensorboard_log: The log location for tensorboard (None: no logging)
     :param policy_kwargs: Additional arguments to be passed to the policy on creation
@@ -157,6 +150,41 @@ class SoftPPO(PPO):
             device=device,
             _init_setup_model=_init_setup_model,
         )
+
+    @property
+    def alpha(self) -> float:
+        """α, the entropy coefficient, wherever ``entropy_mode`` puts it (the reward, the loss or both).
+
+        Setting it takes effect from the next rollout; SB3's ``ent_coef`` alone is only the loss's share.
+        """
+        in_reward, _ = ENTROPY_MODES[self.entropy_mode]
+        return self.reward_ent_coef if in_reward else self.ent_coef  # type: ignore[return-value]
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        value = check_coef("alpha", value)
+        in_reward, in_loss = ENTROPY_MODES[self.entropy_mode]
+        self.reward_ent_coef = value if in_reward else 0.0
+        self.ent_coef = value if in_loss else 0.0
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfSoftPPO],
+        path: Any,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfSoftPPO:
+        """SB3's ``load``; an ``ent_coef`` keyword sets :attr:`alpha` (SB3 would set the loss's share only,
+        silently turning Soft PPO into Repeat-Entropy PPO)."""
+        alpha = kwargs.pop("ent_coef", None)
+        model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        if alpha is not None:
+            model.alpha = alpha
+        return model
 
     def _setup_model(self) -> None:
         if self.rollout_buffer_class is None:

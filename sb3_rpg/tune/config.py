@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 import yaml
 from stable_baselines3.common.utils import LinearSchedule
 from torch import nn
+
+from sb3_rpg.common.prior import sibling_vec_normalize
 
 ALGOS = ("soft_ppo", "residual_ppo")
 OBJECTIVES = ("return", "pareto")
@@ -153,6 +156,8 @@ class TuneConfig:
             setattr(self, name, (low, high))
         if self.algo == "residual_ppo" and self.prior is None and "prior" not in self.hyperparams:
             raise ValueError("ResidualPPO needs a prior: --prior path.zip (or a `prior` key in the YAML)")
+        if self.algo == "residual_ppo":
+            self._check_prior_statistics()
         if self.study_name is None:
             self.study_name = f"{self.algo}-{self.env_id.replace('/', '-').replace(':', '-')}"
         if self.out_dir is None:
@@ -160,6 +165,30 @@ class TuneConfig:
         self.out_dir = str(self.out_dir)
         if self.storage is None:
             self.storage = f"sqlite:///{Path(self.out_dir) / self.study_name}.db"
+
+    def _check_prior_statistics(self) -> None:
+        """Warn when the block normalises observations but the prior's statistics are nowhere to be found.
+
+        ResidualPPO normalises observations with its prior's frozen statistics only (the block's
+        ``norm_obs`` is dropped, see ``make_train_env``); a prior trained under ``VecNormalize`` but given
+        without them would silently see raw observations for the whole study.
+        """
+        normalize = self.normalize_kwargs
+        if normalize is None or not normalize.get("norm_obs", True):
+            return
+        if self.prior_vec_normalize is not None or self.hyperparams.get("prior_vec_normalize") is not None:
+            return
+        prior = self.prior if self.prior is not None else self.hyperparams.get("prior")
+        if isinstance(prior, str) and sibling_vec_normalize(prior) is not None:
+            return
+        warnings.warn(
+            f"the hyperparameters normalise observations but no statistics were given for the prior {prior!r} "
+            "(--prior-vec-normalize) nor found beside it (<stem>_vecnormalize.pkl): the prior and the actor "
+            "copied from it will see raw observations. Right if the prior was trained on raw observations; "
+            "otherwise pass its VecNormalize .pkl.",
+            UserWarning,
+            stacklevel=3,
+        )
 
     @property
     def n_envs(self) -> int:
