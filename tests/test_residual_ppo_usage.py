@@ -139,3 +139,17 @@ def test_prior_statistics_from_files(normalized_prior, tmp_path):
     np.testing.assert_array_equal(inside.obs_rms.mean, prior_env.obs_rms.mean)
     second = ResidualPPO("MlpPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), prior=tmp_path / "residual.zip", **FAST)
     assert isinstance(second.get_env(), FrozenObsNormalize)
+
+
+def test_zip_of_earlier_versions_keeps_its_warmup(tmp_path):
+    # Earlier versions saved the warm-up's end as an absolute timestep, `_critic_warmup_end`.
+    prior = SoftPPO("MlpPolicy", "Pendulum-v1", seed=0, **FAST)
+    model = ResidualPPO("MlpPolicy", "Pendulum-v1", prior=prior, seed=0, **FAST).learn(32)
+    model.save(tmp_path / "model")
+    old = ResidualPPO.load(
+        tmp_path / "model", env=make_vec_env("Pendulum-v1"), _critic_warmup_end=96.0, _critic_warmup_left=None
+    )
+    assert old._critic_warmup_left == 96.0 - 32 and not hasattr(old, "_critic_warmup_end")
+    log = WarmupLog()
+    old.learn(96, callback=log, reset_num_timesteps=False)
+    assert log.values == [1.0, 1.0, 0.0]  # updates at 64 and 96 are within the saved warm-up
