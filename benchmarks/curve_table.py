@@ -34,8 +34,10 @@ def curve_table(run_dirs: list[Path]) -> pd.DataFrame:
 
 def training_columns(run_dir: Path, name: str, steps: pd.Index) -> dict[str, pd.Series]:
     """From the run's SB3 log(s): the mean ``train/approx_kl`` of the updates since the previous evaluation
-    and the learning rate of the last of them (how far and how fast the policy was moving), and the mean
-    per-step reward PPO optimised (``rewards/total``) and its prior term (``rewards/prior_term``)."""
+    and the learning rate and policy σ (``train/std``, mean over action dimensions) of the last of them
+    (how far and how fast the policy was moving, how wide it is), and the mean per-step reward PPO
+    optimised (``rewards/total``) and its entropy and prior terms (``rewards/entropy_term``,
+    ``rewards/prior_term``)."""
     logs = sorted(run_dir.glob("logs*/progress.csv"))
     frames = [pd.read_csv(path) for path in logs]
     frames = [frame for frame in frames if {"time/total_timesteps", "train/approx_kl"} <= set(frame.columns)]
@@ -48,8 +50,10 @@ def training_columns(run_dir: Path, name: str, steps: pd.Index) -> dict[str, pd.
         f"{name} approx_kl": grouped["train/approx_kl"].mean().round(4),
         f"{name} lr": grouped["train/learning_rate"].last(),
     }
-    # The reward PPO optimised (per step, rollout means): all terms, and the prior's share of it.
-    for key in ("rewards/total", "rewards/prior_term"):
+    if "train/std" in log.columns:
+        columns[f"{name} std"] = grouped["train/std"].last().map(lambda value: float(f"{value:.3g}"))
+    # The reward PPO optimised (per step, rollout means): all terms, and the entropy's and prior's shares.
+    for key in ("rewards/total", "rewards/entropy_term", "rewards/prior_term"):
         if key in log.columns:
             columns[f"{name} {key.split('/')[1]}"] = grouped[key].mean().round(3)
     return columns
@@ -70,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     text = (
         f"# {args.title}\n\nProduced by: `{command}`\n\nMean over each evaluation's episodes (deterministic "
         f"policy, full task): basic return and add-on metric. Since the previous evaluation: approx_kl, the "
-        f"mean SB3 `train/approx_kl` of the updates; lr, the last one's learning rate; total and "
-        f"prior_term, the mean per-step training reward and its `ω'·log π_prior` part (ResidualPPO). Empty: "
+        f"mean SB3 `train/approx_kl` of the updates; lr and std, the last one's learning rate and policy σ "
+        f"(mean over action dimensions); total, entropy_term and prior_term, the mean per-step training "
+        f"reward and its `−α·log πθ` and `ω'·log π_prior` parts. Empty: "
         f"not evaluated or not logged.\n\n"
         f"{table.astype(object).where(table.notna(), '').to_markdown()}\n"
     )
