@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from stable_baselines3.common.callbacks import BaseCallback
 
-from benchmarks.checkpoints import ResumeState, save_checkpoint, save_resume_point
+from benchmarks.checkpoints import ResumeState, save_checkpoint, save_resume_point, write_atomic
 from benchmarks.config import BUDGETS, VARIANTS, RunSpec
 from benchmarks.runlock import HEARTBEAT_SECONDS, lock_path
 from sb3_rpg import SoftPPO
@@ -93,7 +93,9 @@ class PeriodicEvaluation(BaseCallback):
         frame = evaluate(self.model, self.spec, self.budget.eval_episodes, PERIODIC_EVAL_SEED)
         frame.insert(0, "timesteps", steps)
         self.frames.append(frame)
-        pd.concat(self.frames, ignore_index=True).to_csv(self.run_dir / "evaluations.csv", index=False)
+        # Rewritten whole each time, and read back on resume: atomically, so a kill cannot truncate it.
+        history = pd.concat(self.frames, ignore_index=True).to_csv(index=False)
+        write_atomic(self.run_dir / "evaluations.csv", history)
         for column in ("total_return", "basic_return", "addon_return", "addon_metric_mean", "length"):
             self.logger.record(f"eval/{column}", float(frame[column].mean()))
         value = float(frame[self.objective].mean())

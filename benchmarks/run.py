@@ -176,12 +176,17 @@ class Scheduler:
 
     def _ready(self, spec: RunSpec) -> bool | None:
         """True: can start; False: wait; None: a dependency failed, so this run can never start."""
+        from benchmarks.runlock import is_locked
         from benchmarks.training import is_finished
 
         for dep in spec.dependencies():
             if dep in self.failed:
                 return None
-            if not is_finished(dep.run_dir(self.results_dir)):
+            dep_dir = dep.run_dir(self.results_dir)
+            if not is_finished(dep_dir):
+                # Failed in another runner (shard), and nobody is training it again: waiting is forever.
+                if (dep_dir / "error.txt").is_file() and not is_locked(dep_dir):
+                    return None
                 return False
         return True
 

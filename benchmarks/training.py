@@ -233,6 +233,8 @@ def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, An
             raise RuntimeError(f"{spec.name} needs {dep.name}, which has not finished")
     lock = acquire_lock(run_dir)
     try:
+        if is_finished(run_dir):  # finished by another runner between the check above and the lock
+            return json.loads((run_dir / RESULT_FILE).read_text())
         return _train_and_evaluate(spec, results_dir, run_dir, command)
     finally:
         lock.unlink(missing_ok=True)
@@ -263,9 +265,15 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
         model.set_logger(configure(str(run_dir / f"logs-resumed-{resume.step}"), ["csv", "tensorboard"]))
     callback = PeriodicEvaluation(spec, run_dir, warmup_steps, resume)
     done = resume.step if resume is not None else 0
-    model.learn(budget.timesteps - done, callback=callback, reset_num_timesteps=resume is None)
-    train_seconds = callback.train_seconds
-    callback.evaluate(dump=True)  # the final policy is a periodic point (and a best candidate) too
+    if done < budget.timesteps:
+        model.learn(budget.timesteps - done, callback=callback, reset_num_timesteps=resume is None)
+        train_seconds = callback.train_seconds
+        # The final policy is a periodic point (and a best candidate) too, and a resume point: a kill
+        # during the final evaluations below resumes here, with best.zip and resume.json agreeing.
+        callback.evaluate(dump=True, resume_point=True)
+    else:  # killed during the final evaluations: training and its last periodic evaluation are done
+        assert resume is not None
+        train_seconds = resume.train_seconds
     save_checkpoint(model, checkpoints, "last")
     if callback.best_step is None:  # no evaluation after the first actor update (tiny budgets)
         save_checkpoint(model, checkpoints, "best")

@@ -278,6 +278,27 @@ def kill_after_first_resume_point(spec, results_dir, monkeypatch) -> None:
         run_one(spec, results_dir, command="first")
 
 
+def test_run_killed_during_final_evaluations_does_not_train_again(results, tmp_path, monkeypatch):
+    def die(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(training, "evaluate", die)  # the final/best evaluations, after training
+    with pytest.raises(Killed):
+        run_one(SOFT, tmp_path, command="first")
+    run_dir = SOFT.run_dir(tmp_path)
+    resume = json.loads((run_dir / "checkpoints" / "resume.json").read_text())
+    assert resume["step"] == BUDGETS["smoke"].timesteps  # the end of training is a resume point
+    assert run_cli.run_state(SOFT, tmp_path) == "partial"
+
+    monkeypatch.undo()
+    result = run_one(SOFT, tmp_path, command="second")
+    assert result["resumed_from"] == [BUDGETS["smoke"].timesteps]
+    assert result["best_step"] == resume["best_step"]
+    # Nothing retrained: the same (deterministic) run as the uninterrupted one, evaluated the same way.
+    for name in ("eval_final.csv", "eval_best.csv", "evaluations.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(run_dir / name), pd.read_csv(SOFT.run_dir(results) / name))
+
+
 @pytest.mark.parametrize("spec", [SOFT, RESIDUAL], ids=["soft", "residual"])
 def test_killed_run_resumes_from_its_last_periodic_evaluation(spec, results, tmp_path, monkeypatch):
     if spec is RESIDUAL:  # its prior, finished
@@ -327,6 +348,17 @@ def test_dependents_of_a_failed_prior_are_skipped(tmp_path, monkeypatch):
     monkeypatch.setattr(run_cli, "_run_in_worker", crash)
     failed = run_cli.Scheduler([SOFT, RESIDUAL], tmp_path, workers=1, command="x").run()
     assert failed == {SOFT: "failed: boom", RESIDUAL: "skipped: its prior failed"}
+
+
+def test_dependents_of_a_prior_failed_in_another_shard_do_not_wait_forever(tmp_path, monkeypatch):
+    # The prior belongs to another runner (shard), which failed it: error.txt, no lock, no result.json.
+    prior_dir = SOFT.run_dir(tmp_path)
+    prior_dir.mkdir(parents=True)
+    (prior_dir / "error.txt").write_text("boom")
+    monkeypatch.setattr(run_cli, "_run_in_worker", lambda *args: pytest.fail("nothing can start"))
+    scheduler = run_cli.Scheduler([RESIDUAL], tmp_path, workers=1, command="x")
+    assert scheduler._ready(RESIDUAL) is None
+    assert scheduler.run() == {RESIDUAL: "skipped: its prior failed"}
 
 
 def fake_episodes() -> pd.DataFrame:

@@ -354,3 +354,31 @@ def test_prior_statistics_beside_the_zip_silence_the_warning(tmp_path: Path, pri
         warnings.simplefilter("error")
         tiny_config(tmp_path, algo="residual_ppo", prior=str(prior), hyperparams=hyperparams)
         tiny_config(tmp_path, algo="residual_ppo", prior=str(prior_zip), hyperparams={**TINY, "normalize": {"norm_obs": False}})
+
+
+def test_resumed_seeded_study_proposes_new_points(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, n_trials=2, sampler="random", seed=0)
+    first = [trial.params for trial in run_study(config).trials]
+    resumed = run_study(tiny_config(tmp_path, n_trials=4, sampler="random", seed=0)).trials
+    assert [trial.params for trial in resumed[:2]] == first
+    assert all(trial.params not in first for trial in resumed[2:])  # not the same two points again
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
+    run_study(tiny_config(tmp_path, n_trials=1))
+    with pytest.raises(ValueError, match="n_timesteps=128, not 256"):
+        run_study(tiny_config(tmp_path, n_trials=2, n_timesteps=256))
+    with pytest.raises(ValueError, match="eval_env_kwargs"):
+        run_study(tiny_config(tmp_path, n_trials=2, eval_env_kwargs={"max_episode_steps": 5}))
+
+
+def test_residual_ppo_on_an_addon_task_trains_on_the_addon_reward() -> None:
+    with pytest.warns(UserWarning, match="trains on the add-on reward"):
+        config = tiny_config(
+            Path("unused"), algo="residual_ppo", env_id="sb3_rpg/Hopper-v5", env_kwargs={}, prior="prior.zip"
+        )
+    assert config.env_kwargs == {"reward": "addon"} and config.eval_kwargs["reward"] == "full"
+    explicit = tiny_config(
+        Path("unused"), algo="residual_ppo", env_id="sb3_rpg/Hopper-v5", env_kwargs={"reward": "full"}, prior="p.zip"
+    )
+    assert explicit.env_kwargs == {"reward": "full"}

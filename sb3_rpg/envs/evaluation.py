@@ -92,6 +92,17 @@ def evaluate_episodes(
     return frame.sort_values("episode", ignore_index=True)
 
 
+def is_customization_task(env_id: str) -> bool:
+    """Whether a registered env is an add-on-reward task (takes ``reward="basic" | "addon" | "full"``).
+
+    :param env_id: registered Gymnasium id
+    :return: True for :class:`~sb3_rpg.envs.base.AddonRewardMixin` envs
+    """
+    entry_point = gym.spec(env_id).entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    return isinstance(creator, type) and issubclass(creator, AddonRewardMixin)
+
+
 def _make_kwargs(env_id: str, env_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     """Copy ``env_kwargs``, defaulting ``reward="full"`` for customization tasks.
 
@@ -101,9 +112,7 @@ def _make_kwargs(env_id: str, env_kwargs: dict[str, Any] | None) -> dict[str, An
     """
     kwargs = dict(env_kwargs or {})
     if "reward" not in kwargs:
-        entry_point = gym.spec(env_id).entry_point
-        creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
-        if isinstance(creator, type) and issubclass(creator, AddonRewardMixin):
+        if is_customization_task(env_id):
             kwargs["reward"] = "full"
     return kwargs
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import yaml
 from stable_baselines3.common.utils import LinearSchedule
 from torch import nn
@@ -158,6 +159,7 @@ class TuneConfig:
             raise ValueError("ResidualPPO needs a prior: --prior path.zip (or a `prior` key in the YAML)")
         if self.algo == "residual_ppo":
             self._check_prior_statistics()
+            self._default_addon_reward()
         if self.study_name is None:
             self.study_name = f"{self.algo}-{self.env_id.replace('/', '-').replace(':', '-')}"
         if self.out_dir is None:
@@ -165,6 +167,30 @@ class TuneConfig:
         self.out_dir = str(self.out_dir)
         if self.storage is None:
             self.storage = f"sqlite:///{Path(self.out_dir) / self.study_name}.db"
+
+    def _default_addon_reward(self) -> None:
+        """On the add-on tasks (whose default is ``reward="full"``), ResidualPPO trains on r_R alone:
+        the prior term stands in for the basic reward, which must not be counted twice. Without a
+        ``reward`` in ``env_kwargs``, train on ``"addon"`` and evaluate on ``"full"``, and say so."""
+        if "reward" in self.env_kwargs:
+            return
+        from sb3_rpg.envs.evaluation import is_customization_task
+
+        try:
+            customization = is_customization_task(self.env_id)
+        except gym.error.Error:  # not registered (yet): a gym package imported by the workers
+            return
+        if not customization:
+            return
+        self.env_kwargs = {**self.env_kwargs, "reward": "addon"}
+        if "reward" not in self.eval_env_kwargs:
+            self.eval_env_kwargs = {**self.eval_env_kwargs, "reward": "full"}
+        warnings.warn(
+            f"{self.env_id}: ResidualPPO trains on the add-on reward, so env_kwargs reward='addon' (and evaluation "
+            f"on reward={self.eval_env_kwargs['reward']!r}) were set; pass --env-kwargs reward=... to choose.",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _check_prior_statistics(self) -> None:
         """Warn when the block normalises observations but the prior's statistics are nowhere to be found.

@@ -19,6 +19,7 @@ reached when it starts (two workers having asked at the same moment) is failed a
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import multiprocessing
 import os
@@ -57,7 +58,40 @@ METRIC_NAMES = {"return": ("mean_return",), "pareto": ("basic_return", "addon_re
 
 SQLITE_TIMEOUT_S = 30
 # Study attributes that must agree between the runs and workers of one study.
-_IDENTITY_ATTRS = ("algo", "env_id", "objective")
+_IDENTITY_ATTRS = (
+    "algo",
+    "env_id",
+    "objective",
+    "n_timesteps",
+    "env_kwargs",
+    "eval_env_kwargs",
+    "n_evaluations",
+    "n_eval_episodes",
+    "ent_coef_range",
+    "prior_coef_range",
+)
+
+
+def study_identity(config: TuneConfig) -> dict[str, Any]:
+    """What makes trials of one study comparable: resuming a study with other values is refused (a trial
+    trained for fewer steps, or scored on another reward, would be ranked against the others).
+
+    :param config: the study's configuration
+    :return: JSON-normalised values, keyed by :data:`_IDENTITY_ATTRS`
+    """
+    identity = {
+        "algo": config.algo,
+        "env_id": config.env_id,
+        "objective": config.objective,
+        "n_timesteps": config.n_timesteps,
+        "env_kwargs": config.env_kwargs,
+        "eval_env_kwargs": config.eval_kwargs,
+        "n_evaluations": config.n_evaluations,
+        "n_eval_episodes": config.n_eval_episodes,
+        "ent_coef_range": config.ent_coef_range,
+        "prior_coef_range": config.prior_coef_range,
+    }
+    return json.loads(json.dumps(identity, sort_keys=True, default=str))
 
 
 class SurplusTrial(Exception):
@@ -104,14 +138,16 @@ def make_storage(url: str, heartbeat_interval: int = 60) -> BaseStorage:
     raise AssertionError("unreachable")
 
 
-def make_sampler(config: TuneConfig, worker_index: int = 0) -> BaseSampler:
+def make_sampler(config: TuneConfig, worker_index: int = 0, n_existing_trials: int = 0) -> BaseSampler:
     """TPE (multivariate, with the constant liar so that parallel workers spread out) or random search.
 
     :param config: the study's configuration
     :param worker_index: offsets the seed, so that workers do not propose the same points
+    :param n_existing_trials: trials already in the study; offsets the seed too, so that a resumed
+        seeded study does not propose its first points again
     :return: the sampler
     """
-    seed = None if config.seed is None else config.seed + worker_index
+    seed = None if config.seed is None else config.seed + worker_index + 1000 * n_existing_trials
     if config.sampler == "random":
         return RandomSampler(seed=seed)
     with warnings.catch_warnings():
@@ -158,11 +194,13 @@ def open_study(config: TuneConfig, worker_index: int = 0, pruner: BasePruner | N
             f"study {config.study_name!r} in {config.storage} has directions {study.directions}, "
             f"but objective={config.objective!r} needs {config.directions}: use another --study-name"
         )
+    if study.trials and config.seed is not None:  # resumed: same seed, new points
+        study.sampler = make_sampler(config, worker_index, len(study.trials))
     if not study.metric_names:  # names the CSV columns and the plot axes
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(METRIC_NAMES[config.objective]))
-    identity = {"algo": config.algo, "env_id": config.env_id, "objective": config.objective}
+    identity = study_identity(config)
     stored = study.user_attrs
     for key in _IDENTITY_ATTRS:
         if key not in stored:
@@ -241,7 +279,19 @@ def run_worker(config: TuneConfig, worker_index: int = 0, pruner: BasePruner | N
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     remaining = config.n_trials - count_trials(study)
-    if remaining <= 0 or count_trials(study, CLAIMED_STATES) >= config.n_trials:
+    if remaining <= 0:
+        return 0
+    if count_trials(study, CLAIMED_STATES) >= config.n_trials:
+        running = count_trials(study, (TrialState.RUNNING,))
+        logger.warning(
+            "%d of the %d trials still missing are RUNNING: trials of other workers, or of a killed run. A killed "
+            "run's trials are failed once their heartbeat is 3 x %d s old (RDB storage); with --heartbeat 0 or a "
+            "journal storage they stay RUNNING: continue under another --study-name, or mark them failed with "
+            "optuna's storage API.",
+            running,
+            remaining,
+            config.heartbeat_interval,
+        )
         return 0
     before = len(study.get_trials(deepcopy=False))
     with _sigterm_as_interrupt():
