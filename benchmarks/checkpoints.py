@@ -24,6 +24,8 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_rpg.common.prior import VEC_NORMALIZE_SUFFIX
+
 RESUME_FILE = "resume.json"
 
 
@@ -37,7 +39,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def checkpoint_files(directory: Path, name: str) -> tuple[Path, Path]:
     """The model zip and observation-statistics pickle of checkpoint ``name``."""
-    return directory / f"{name}.zip", directory / f"{name}_vecnormalize.pkl"
+    return directory / f"{name}.zip", directory / f"{name}{VEC_NORMALIZE_SUFFIX}"
 
 
 def save_checkpoint(model: BaseAlgorithm, directory: Path, name: str) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 import torch as th
 
 from sb3_rpg import SoftPPO
+from sb3_rpg.common.prior import sibling_vec_normalize
 from sb3_rpg.envs import HALF_CHEETAH_ID, HALF_CHEETAH_JOINTS, evaluate_episodes
 
 PAPER_MEAN_ABS_ANGLE = 0.54  # Table II, HalfCheetah Prior Policy
@@ -53,7 +54,7 @@ def measure(prior: Path, episodes: int) -> list[dict[str, object]]:
     """Mean |angle| of each back-leg joint over ``episodes`` deterministic episodes of ``prior``."""
     if not prior.is_file():
         raise SystemExit(f"no prior at {prior}")
-    vec_normalize = prior.with_name(f"{prior.stem}_vecnormalize.pkl")
+    vec_normalize = sibling_vec_normalize(prior)
     model = SoftPPO.load(prior, device="cpu")
     rows = []
     for joint in HALF_CHEETAH_JOINTS:
@@ -63,7 +64,7 @@ def measure(prior: Path, episodes: int) -> list[dict[str, object]]:
             n_episodes=episodes,
             seed=0,
             env_kwargs={"joint": joint},
-            vec_normalize=vec_normalize if vec_normalize.is_file() else None,
+            vec_normalize=vec_normalize,
         )
         rows.append(
             {

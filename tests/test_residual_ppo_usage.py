@@ -10,7 +10,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from sb3_rpg import ResidualPPO, SoftPPO
-from sb3_rpg.common.prior import FrozenObsNormalize, ObsNormalization, load_prior_policy
+from sb3_rpg.common.prior import FrozenObsNormalize, load_prior_policy
 from sb3_rpg.envs.evaluation import _resolve_normalizer
 
 FAST = {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
@@ -117,7 +117,7 @@ def test_acting_on_raw_observations(normalized_prior, tmp_path):
     loaded = ResidualPPO.load(tmp_path / "residual")
     assert loaded.get_vec_normalize_env() is None
     normalizer = _resolve_normalizer(loaded, None, gym.make("Pendulum-v1").observation_space)
-    assert isinstance(normalizer, ObsNormalization)
+    assert isinstance(normalizer, VecNormalize) and not normalizer.training
     np.testing.assert_allclose(normalizer.normalize_obs(raw), normalized, rtol=1e-6)
     np.testing.assert_allclose(loaded.predict(normalizer.normalize_obs(raw), deterministic=True)[0], expected, rtol=1e-6)
 
@@ -134,7 +134,7 @@ def test_prior_statistics_from_files(normalized_prior, tmp_path):
     # A saved ResidualPPO as a prior: its actor acts under its own prior's statistics, kept in its zip.
     residual = ResidualPPO("MlpPolicy", "Pendulum-v1", prior=path, seed=0, **FAST)
     residual.save(tmp_path / "residual.zip")
-    policy, inside = load_prior_policy(tmp_path / "residual.zip")
+    _, inside = load_prior_policy(tmp_path / "residual.zip")
     assert inside is not None
     np.testing.assert_array_equal(inside.obs_rms.mean, prior_env.obs_rms.mean)
     second = ResidualPPO("MlpPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), prior=tmp_path / "residual.zip", **FAST)

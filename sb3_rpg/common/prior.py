@@ -68,24 +68,28 @@ class ObsNormalization:
             norm_obs_keys=list(vec_normalize.norm_obs_keys) if vec_normalize.norm_obs_keys else None,
         )
 
-    def normalize_obs(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
-        """Normalise observations as ``VecNormalize.normalize_obs`` would with these statistics (no venv
-        needed), e.g. to act with a loaded model on raw observations.
+    def to_vec_normalize(self) -> VecNormalize:
+        """A frozen ``VecNormalize`` holding these statistics and no venv, as one unpickled from a ``.pkl``
+        (SB3's ``__setstate__``): its ``normalize_obs`` normalises raw observations exactly as training did,
+        e.g. to act with a ResidualPPO loaded without an env.
 
-        :param obs: an observation or a batch of them (a dict of them for dict observations)
-        :return: the normalised observation(s), float32
+        :return: a ``VecNormalize`` with ``training=False`` and ``norm_reward=False``, to call
+            ``normalize_obs`` on (``set_venv`` would make it a wrapper again)
         """
-
-        def normalize(values: np.ndarray, rms: RunningMeanStd) -> np.ndarray:
-            scaled = (np.asarray(values) - rms.mean) / np.sqrt(rms.var + self.epsilon)
-            return np.clip(scaled, -self.clip_obs, self.clip_obs).astype(np.float32)
-
-        if isinstance(obs, dict):
-            assert isinstance(self.obs_rms, dict)
-            keys = self.norm_obs_keys or list(self.obs_rms)
-            return {key: normalize(value, self.obs_rms[key]) if key in keys else value for key, value in obs.items()}
-        assert isinstance(self.obs_rms, RunningMeanStd)
-        return normalize(obs, self.obs_rms)
+        vec_normalize = VecNormalize.__new__(VecNormalize)
+        vec_normalize.__setstate__(
+            {
+                "observation_space": None,
+                "obs_rms": copy.deepcopy(self.obs_rms),
+                "norm_obs": True,
+                "norm_reward": False,
+                "training": False,
+                "clip_obs": self.clip_obs,
+                "epsilon": self.epsilon,
+                "norm_obs_keys": self.norm_obs_keys,
+            }
+        )
+        return vec_normalize
 
 
 class FrozenObsNormalize(VecNormalize):

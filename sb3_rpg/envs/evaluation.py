@@ -111,9 +111,8 @@ def _make_kwargs(env_id: str, env_kwargs: dict[str, Any] | None) -> dict[str, An
     :return: keyword arguments for ``gymnasium.make``.
     """
     kwargs = dict(env_kwargs or {})
-    if "reward" not in kwargs:
-        if is_customization_task(env_id):
-            kwargs["reward"] = "full"
+    if "reward" not in kwargs and is_customization_task(env_id):
+        kwargs["reward"] = "full"
     return kwargs
 
 
@@ -143,7 +142,7 @@ def _resolve_normalizer(
         vec_normalize = model.get_vec_normalize_env()
         own = getattr(model, "prior_normalization", None)
         if vec_normalize is None and isinstance(own, ObsNormalization):
-            return own  # a ResidualPPO loaded without env: its prior's statistics, kept in its zip
+            vec_normalize = own.to_vec_normalize()  # a ResidualPPO loaded without env: stats from its zip
     if vec_normalize is None:
         return None
     # normalize_obs never updates the running statistics, so a training instance passed in is
