@@ -54,14 +54,22 @@ def is_locked(run_dir: Path) -> bool:
     return True
 
 
+#: A takeover marker older than this was left by a process that died while replacing a stale lock.
+STALE_TAKEOVER_SECONDS = 60
+
+
 def acquire_lock(run_dir: Path) -> Path:
-    """Create the run's lock (atomically, O_EXCL) or raise :class:`RunLocked`; a stale lock is replaced."""
+    """Create the run's lock (atomically, O_EXCL) or raise :class:`RunLocked`; a stale lock is replaced.
+
+    Replacing a stale lock is done under a takeover marker (``<lock>.takeover``, itself created with
+    O_EXCL): without it, two runners that both judged the lock stale could each delete it, and the
+    second would delete the fresh lock the first had just written, so both would train the run."""
     path = lock_path(run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         if is_locked(run_dir):
             raise RunLocked(f"{run_dir} is being trained by another process ({path})")
-        path.unlink(missing_ok=True)
+        _replace_stale_lock(run_dir, path)
     try:
         handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError as error:
@@ -70,3 +78,25 @@ def acquire_lock(run_dir: Path) -> Path:
     os.write(handle, json.dumps(owner).encode())
     os.close(handle)
     return path
+
+
+def _replace_stale_lock(run_dir: Path, path: Path) -> None:
+    """Delete a stale lock, unless another runner is taking it over (then :class:`RunLocked`)."""
+    marker = path.with_name(path.name + ".takeover")
+    try:
+        handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError as error:
+        try:  # a marker whose process died mid-takeover is cleared; the next attempt gets the run
+            if time.time() - marker.stat().st_mtime > STALE_TAKEOVER_SECONDS:
+                marker.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+        raise RunLocked(f"{run_dir} is being taken over by another process ({marker})") from error
+    os.close(handle)
+    try:
+        # Judged again under the marker: another runner may have replaced the lock since our look.
+        if is_locked(run_dir):
+            raise RunLocked(f"{run_dir} is being trained by another process ({path})")
+        path.unlink(missing_ok=True)
+    finally:
+        marker.unlink(missing_ok=True)

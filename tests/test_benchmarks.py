@@ -513,6 +513,40 @@ def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatc
     assert training.acquire_lock(run_dir) == lock  # replaces the stale lock
 
 
+def test_two_runners_taking_over_one_stale_lock_do_not_both_get_it(tmp_path, monkeypatch):
+    import os
+
+    from benchmarks import runlock
+
+    run_dir = SOFT.run_dir(tmp_path)
+    lock = runlock.acquire_lock(run_dir)
+    lock.write_text(json.dumps({"host": "another-machine", "pid": 1}))  # runner A's fresh lock
+    # Runner B looked while the lock was still stale (first is_locked: False); A has replaced it since.
+    answers = iter([False])
+    real_is_locked = runlock.is_locked
+    monkeypatch.setattr(runlock, "is_locked", lambda d: next(answers, None) or real_is_locked(d))
+    with pytest.raises(runlock.RunLocked):
+        runlock.acquire_lock(run_dir)
+    assert json.loads(lock.read_text())["host"] == "another-machine"  # A's lock survives
+    monkeypatch.setattr(runlock, "is_locked", real_is_locked)
+    # While a takeover marker is held, a stale lock is left to the runner holding it...
+    old = lock.stat().st_mtime - runlock.STALE_LOCK_SECONDS - 1
+    os.utime(lock, (old, old))
+    marker = lock.with_name(lock.name + ".takeover")
+    marker.touch()
+    with pytest.raises(runlock.RunLocked, match="taken over"):
+        runlock.acquire_lock(run_dir)
+    assert lock.exists() and marker.exists()
+    # ...and a marker left by a process that died mid-takeover is cleared, so the next attempt wins.
+    older = marker.stat().st_mtime - runlock.STALE_TAKEOVER_SECONDS - 1
+    os.utime(marker, (older, older))
+    with pytest.raises(runlock.RunLocked):
+        runlock.acquire_lock(run_dir)
+    assert not marker.exists()
+    assert runlock.acquire_lock(run_dir) == lock and not marker.exists()
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
 def test_run_of_a_dead_process_is_taken_back(tmp_path, monkeypatch):
     from benchmarks.runlock import acquire_lock
 
