@@ -13,6 +13,7 @@ Folder of a run (``RunSpec.run_dir``)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import shutil
@@ -70,14 +71,14 @@ def stale_reason(spec: RunSpec, results_dir: Path) -> str | None:
     run_dir = spec.run_dir(results_dir)
     if not is_finished(run_dir):
         return None
-    return settings_mismatch(spec, results_dir, run_dir / RESULT_FILE)
+    return settings_mismatch(spec, results_dir)
 
 
-def settings_mismatch(spec: RunSpec, results_dir: Path, since: Path) -> str | None:
+def settings_mismatch(spec: RunSpec, results_dir: Path) -> str | None:
     """Why the run folder's ``config.yaml`` does not match what the grid would train now, or None.
 
-    :param since: a file of the run (``result.json``, or ``config.yaml`` for an unfinished run) that
-        the run's prior must be older than.
+    The prior of a Table II run is compared by content (``prior_digest``), not by file times: run
+    folders are committed (``benchmarks/records.py``), and a clone gives every file the same age.
     """
     run_dir = spec.run_dir(results_dir)
     saved_path = run_dir / "config.yaml"
@@ -94,11 +95,11 @@ def settings_mismatch(spec: RunSpec, results_dir: Path, since: Path) -> str | No
         dep_result = dep.run_dir(results_dir) / RESULT_FILE
         if not dep_result.is_file():
             return f"its prior {dep.name} is gone (moved to stale/ or deleted)"
-        if dep_result.stat().st_mtime > since.stat().st_mtime:
-            return f"its prior {dep.name} was retrained after it"
         dep_reason = stale_reason(dep, results_dir)
         if dep_reason is not None:
             return f"its prior {dep.name} is stale ({dep_reason})"
+        if (saved.get("prior") or {}).get("sha256") != prior_digest(spec, results_dir):
+            return f"its prior {dep.name} was retrained after it"
     return None
 
 
@@ -108,6 +109,13 @@ def prior_paths(spec: RunSpec, results_dir: Path) -> tuple[Path, Path]:
     if prior_dir is None:
         raise ValueError(f"{spec.name} has no prior")
     return prior_dir / "checkpoints" / "best.zip", prior_dir / "checkpoints" / "best_vecnormalize.pkl"
+
+
+def prior_digest(spec: RunSpec, results_dir: Path) -> str | None:
+    """SHA-256 of the prior checkpoint (``best.zip``) of a Table II run, None if it is missing: saved in
+    the run's config.yaml, so that a retrained prior makes the run stale."""
+    model, _ = prior_paths(spec, results_dir)
+    return hashlib.sha256(model.read_bytes()).hexdigest() if model.is_file() else None
 
 
 def _git_commit() -> str | None:
@@ -155,7 +163,12 @@ def run_config(spec: RunSpec, results_dir: Path, command: str) -> dict[str, Any]
     }
     if variant.needs_prior:
         model, stats = prior_paths(spec, results_dir)
-        config["prior"] = {"model": str(model), "vec_normalize": str(stats)}
+        config["prior"] = {
+            # relative to the results folder: run folders are committed and cloned elsewhere
+            "model": str(model.relative_to(Path(results_dir))),
+            "vec_normalize": str(stats.relative_to(Path(results_dir))),
+            "sha256": prior_digest(spec, results_dir),
+        }
     config["budget"]["seeds"] = list(budget.seeds)
     return config
 
@@ -245,7 +258,7 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
     budget = BUDGETS[spec.budget]
     checkpoints = run_dir / "checkpoints"
     resume = load_resume_state(checkpoints)
-    if resume is not None and settings_mismatch(spec, results_dir, run_dir / "config.yaml") is not None:
+    if resume is not None and settings_mismatch(spec, results_dir) is not None:
         resume = None  # trained with other settings (or before its prior was retrained): start over
     warmup_steps = coefficients(spec.env, spec.variant).get("critic_warmup", 0.0) * budget.timesteps
     start = time.time()

@@ -6,9 +6,11 @@ HalfCheetah's Soft PPO (Table I, the prior) and the Residual PPO customizing it 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -157,7 +159,9 @@ def test_table2_run_uses_its_prior(results):
         model == SOFT.run_dir(results) / "checkpoints" / "best.zip" and stats.name == "best_vecnormalize.pkl"
     )
     config = yaml.safe_load((RESIDUAL.run_dir(results) / "config.yaml").read_text())
-    assert config["prior"]["model"] == str(model) and config["coefficients"]["prior_coef"] == 0.17
+    assert config["prior"]["model"] == "smoke/HalfCheetah-v5/soft/seed0/checkpoints/best.zip"
+    assert config["prior"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert config["coefficients"]["prior_coef"] == 0.17
     # Before the warm-up has ended the actor is the prior: step 0 (the prior itself) is never "best".
     assert json.loads((RESIDUAL.run_dir(results) / "result.json").read_text())["best_step"] > 0
     # The saved checkpoint + statistics reproduce the in-memory final evaluation (so "best" checkpoints,
@@ -206,12 +210,18 @@ def test_runs_trained_with_other_settings_are_stale(results, tmp_path, capsys):
     assert training.stale_reason(RESIDUAL, tmp_path) == (
         f"its prior {SOFT.name} is stale (trained with other PPO hyperparameters)"
     )
-    # A Table II run is stale once its prior finished after it.
-    residual_result = RESIDUAL.run_dir(tmp_path) / "result.json"
-    prior_result = SOFT.run_dir(tmp_path) / "result.json"
-    os.utime(residual_result, (1_000_000, 1_000_000))
-    assert training.stale_reason(RESIDUAL, tmp_path).startswith(f"its prior {SOFT.name} was retrained")
-    assert prior_result.stat().st_mtime > residual_result.stat().st_mtime
+    config["ppo"] = SOFT.ppo()
+    config_path.write_text(yaml.safe_dump(config))
+    assert training.stale_reason(RESIDUAL, tmp_path) is None
+    # File times do not matter (a git clone gives every file the same age)...
+    os.utime(RESIDUAL.run_dir(tmp_path) / "result.json", (1_000_000, 1_000_000))
+    assert training.stale_reason(RESIDUAL, tmp_path) is None
+    # ...the prior's content does: a Table II run is stale once its prior checkpoint was retrained.
+    best = SOFT.run_dir(tmp_path) / "checkpoints" / "best.zip"
+    best.write_bytes(best.read_bytes() + b"retrained")
+    assert training.stale_reason(RESIDUAL, tmp_path) == f"its prior {SOFT.name} was retrained after it"
+    config["ppo"]["learning_rate"] = 1.0
+    config_path.write_text(yaml.safe_dump(config))
 
     # The runner refuses to skip stale runs, and with --rerun-stale moves them out of the report's way.
     argv = ["--budget", "smoke", "--envs", "HalfCheetah", "--variants", "soft", "residual", "--tables", "2"]
@@ -598,3 +608,46 @@ def test_customize_block_reaches_the_customizations_only(results, tmp_path):
     assert training.stale_reason(soft, results) is None
     model = training.build_model(residual, tmp_path / "run", results)
     assert model.desired_kl == 0.02 and model.prior_coef == 0.17
+
+
+def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_path):
+    from benchmarks import records
+
+    repo = tmp_path / "repo"
+    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)  # noqa: E731
+    git("init", "-q")
+    (repo / ".gitignore").write_text("runs/\n")  # as benchmarks/runs/ is: records are added with -f
+    runs = repo / "runs"
+    soft, residual = SOFT.run_dir(runs), RESIDUAL.run_dir(runs)
+    record = {"config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "result.json"}
+    # A finished prior keeps its best checkpoint (Table II starts from it); a customization does not.
+    assert {p.relative_to(soft).as_posix() for p in records.record_files(soft)} == record | {
+        "checkpoints/best.zip",
+        "checkpoints/best_vecnormalize.pkl",
+    }
+    assert {p.relative_to(residual).as_posix() for p in records.record_files(residual)} == record
+    added, dropped = records.stage(runs, "smoke")
+    assert len(added) == 2 * len(record) + 2 and dropped == []
+    tracked = set(git("ls-files").stdout.split())
+    assert "runs/smoke/HalfCheetah-v5/soft/seed0/checkpoints/best.zip" in tracked
+    assert not any("/logs/" in path or "/monitor/" in path or "last" in path for path in tracked)
+
+    # An unfinished run commits its resume point and its best checkpoint so far...
+    (residual / "result.json").unlink()
+    for name in ("last.zip", "last_vecnormalize.pkl"):
+        shutil.copyfile(residual / "checkpoints" / name, residual / "checkpoints" / name.replace("last", "resume-4096"))
+    state = {"step": 4096, "next_eval": 6144, "best_value": 1.0, "best_step": 2048, "train_seconds": 1.0}
+    (residual / "checkpoints" / "resume.json").write_text(json.dumps(state))
+    added, dropped = records.stage(runs, "smoke")
+    names = {p.name for p in records.record_files(residual)}
+    assert {"resume.json", "resume-4096.zip", "resume-4096_vecnormalize.pkl", "best.zip"} <= names
+    assert [p.name for p in dropped] == ["result.json"]  # deleted here: untracked, not re-added
+    # ...and once it finishes, its resume point and best checkpoint leave git (they stay on disk).
+    (residual / "result.json").write_text("{}")
+    added, dropped = records.stage(runs, "smoke")
+    assert {p.name for p in dropped} == {
+        "resume.json", "resume-4096.zip", "resume-4096_vecnormalize.pkl", "best.zip", "best_vecnormalize.pkl"
+    }
+    assert (residual / "checkpoints" / "best.zip").is_file()
+    assert not [path for path in git("ls-files").stdout.split() if "residual/seed0/checkpoints" in path]

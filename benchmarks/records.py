@@ -1,0 +1,115 @@
+"""Commit the benchmark runs: which files of a run folder are its record, and staging them in git.
+
+    python -m benchmarks.records --budget paper            # git add / git rm --cached; then git commit
+    python -m benchmarks.records --budget paper --dry-run  # list what would be staged
+
+A run folder (``benchmarks/training.py``) lives under the git-ignored ``benchmarks/runs/``, on the
+machine that trains it. What must outlive that machine is committed, and nothing more:
+
+- every run: ``config.yaml`` (settings and command), ``evaluations.csv`` (the learning curve) and, once
+  finished, ``eval_final.csv``, ``eval_best.csv`` and ``result.json``: all the report reads;
+- a finished Soft PPO run: its best checkpoint (``best.zip`` and its VecNormalize statistics), the prior
+  that Table II's customizations of the same env and seed start from, and what ``ship_prior`` ships;
+- an unfinished run: its resume point (``checkpoints/resume*``) and best checkpoint so far, so that the
+  next machine continues it (``python -m benchmarks.run`` with the same arguments) instead of
+  restarting it.
+
+Training logs (tensorboard, ``progress.csv``), Monitor files, locks and the last and best checkpoints of
+finished runs that nothing depends on stay on the machine: they are large, and the record is enough
+to rebuild every table and figure (``python -m benchmarks.report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.checkpoints import RESUME_FILE, checkpoint_files, load_resume_state
+from benchmarks.config import BUDGETS, DEFAULT_RUNS_DIR, PRIOR_VARIANT
+from benchmarks.training import RESULT_FILE, is_finished
+
+#: Files of every run folder that are committed when they exist.
+RECORD_FILES = ("config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", RESULT_FILE)
+
+
+def run_folders(results_dir: Path, budget: str) -> list[Path]:
+    """The budget's run folders (``<budget>/<env>/<variant>/seed<k>``) that hold a ``config.yaml``."""
+    return sorted(path.parent for path in (Path(results_dir) / budget).glob("*/*/seed*/config.yaml"))
+
+
+def record_files(run_dir: Path) -> list[Path]:
+    """The files of ``run_dir`` to commit (see the module docstring)."""
+    run_dir = Path(run_dir)
+    files = [run_dir / name for name in RECORD_FILES if (run_dir / name).is_file()]
+    checkpoints = run_dir / "checkpoints"
+    best = list(checkpoint_files(checkpoints, "best"))
+    if is_finished(run_dir):
+        if run_dir.parent.name == PRIOR_VARIANT:
+            files += best
+    else:
+        state = load_resume_state(checkpoints)
+        if state is not None:
+            files += [checkpoints / RESUME_FILE, *checkpoint_files(checkpoints, state.name), *best]
+    return [path for path in files if path.is_file()]
+
+
+def _git(repo: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def stage(results_dir: Path, budget: str, dry_run: bool = False) -> tuple[list[Path], list[Path]]:
+    """Stage the budget's run records in the git repository holding ``results_dir``: ``git add -f`` the
+    record files (the folder is ignored), ``git rm --cached`` tracked files that are no longer part of a
+    record (a finished run's resume point, a customization's best checkpoint).
+
+    :return: (files added, files untracked), as absolute paths.
+    """
+    results_dir = Path(results_dir).resolve()
+    repo = Path(_git(results_dir, "rev-parse", "--show-toplevel").strip())
+    wanted = {path.resolve() for run_dir in run_folders(results_dir, budget) for path in record_files(run_dir)}
+    budget_dir = results_dir / budget
+    tracked = (
+        {repo / line for line in _git(repo, "ls-files", "--", str(budget_dir)).splitlines()}
+        if budget_dir.exists()
+        else set()
+    )
+    added, dropped = sorted(wanted), sorted(tracked - wanted)
+    if not dry_run:
+        # In chunks: a grid has thousands of files at most, but argv limits are finite.
+        for start in range(0, len(dropped), 200):
+            _git(repo, "rm", "-q", "--cached", "--", *map(str, dropped[start : start + 200]))
+        for start in range(0, len(added), 200):
+            _git(repo, "add", "-f", "--", *map(str, added[start : start + 200]))
+    return added, dropped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.records",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--budget", choices=sorted(BUDGETS), required=True)
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RUNS_DIR)
+    parser.add_argument("--dry-run", action="store_true", help="list the files, stage nothing")
+    args = parser.parse_args(argv)
+    added, dropped = stage(args.results_dir, args.budget, dry_run=args.dry_run)
+    verb = "would stage" if args.dry_run else "staged"
+    for path in added:
+        print(f"{verb}: {path}")
+    for path in dropped:
+        print(f"{verb} removal from git (kept on disk): {path}")
+    finished = sum(is_finished(run_dir) for run_dir in run_folders(args.results_dir, args.budget))
+    print(
+        f"{len(run_folders(args.results_dir, args.budget))} run folders ({finished} finished): "
+        f"{len(added)} files {verb}, {len(dropped)} untracked. Commit them with git commit.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
