@@ -651,3 +651,29 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
     }
     assert (residual / "checkpoints" / "best.zip").is_file()
     assert not [path for path in git("ls-files").stdout.split() if "residual/seed0/checkpoints" in path]
+
+
+def test_a_killed_run_continues_from_its_committed_record_in_a_fresh_clone(results, tmp_path, monkeypatch):
+    from benchmarks import records
+
+    repo = tmp_path / "repo"
+    runs = repo / "runs"
+    shutil.copytree(SOFT.run_dir(results), SOFT.run_dir(runs))  # the finished prior
+    kill_after_first_resume_point(RESIDUAL, runs, monkeypatch)
+    monkeypatch.undo()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("runs/\n")
+    records.stage(runs, "smoke")
+    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "records"], check=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    clone_runs = clone / "runs"
+    assert not (RESIDUAL.run_dir(clone_runs) / "logs").exists()  # only the record travelled
+    # Every file of the clone has the clone's age: the prior is compared by content, so not stale.
+    assert run_cli.run_state(SOFT, clone_runs) == "finished"
+    assert run_cli.run_state(RESIDUAL, clone_runs) == "partial"
+    result = run_one(RESIDUAL, clone_runs, command="second")
+    assert result["resumed_from"] == [2048] and result["timesteps"] == BUDGETS["smoke"].timesteps
+    assert yaml.safe_load((RESIDUAL.run_dir(clone_runs) / "config.yaml").read_text())["command"] == "first"
+    assert training.stale_reason(RESIDUAL, clone_runs) is None
