@@ -68,7 +68,12 @@ def stage(results_dir: Path, budget: str, dry_run: bool = False) -> tuple[list[P
     :return: (files added, files untracked), as absolute paths.
     """
     results_dir = Path(results_dir).resolve()
-    repo = Path(_git(results_dir, "rev-parse", "--show-toplevel").strip())
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"no results folder at {results_dir}")
+    try:
+        repo = Path(_git(results_dir, "rev-parse", "--show-toplevel").strip())
+    except subprocess.CalledProcessError as error:
+        raise RuntimeError(f"{results_dir} is not inside a git repository: nothing to stage") from error
     wanted = {path.resolve() for run_dir in run_folders(results_dir, budget) for path in record_files(run_dir)}
     budget_dir = results_dir / budget
     tracked = (
@@ -96,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RUNS_DIR)
     parser.add_argument("--dry-run", action="store_true", help="list the files, stage nothing")
     args = parser.parse_args(argv)
-    added, dropped = stage(args.results_dir, args.budget, dry_run=args.dry_run)
+    try:
+        added, dropped = stage(args.results_dir, args.budget, dry_run=args.dry_run)
+    except (FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     verb = "would stage" if args.dry_run else "staged"
     for path in added:
         print(f"{verb}: {path}")

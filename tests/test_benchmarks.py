@@ -651,6 +651,11 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
     }
     assert (residual / "checkpoints" / "best.zip").is_file()
     assert not [path for path in git("ls-files").stdout.split() if "residual/seed0/checkpoints" in path]
+    # A results folder outside git, or none at all: a clear error, nothing staged.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert records.main(["--budget", "smoke", "--results-dir", str(outside)]) == 2
+    assert records.main(["--budget", "smoke", "--results-dir", str(tmp_path / "missing")]) == 2
 
 
 def test_a_killed_run_continues_from_its_committed_record_in_a_fresh_clone(results, tmp_path, monkeypatch):
