@@ -1,7 +1,11 @@
 """Commit the benchmark runs: which files of a run folder are its record, and staging them in git.
 
     python -m benchmarks.records --budget paper            # git add / git rm --cached; then git commit
+    python -m benchmarks.records --budget paper --commit   # ... and commit them (nothing else)
     python -m benchmarks.records --budget paper --dry-run  # list what would be staged
+
+    # Beside a long grid, so that finished runs land as they come and a sudden end loses little:
+    while sleep 1800; do python -m benchmarks.records --budget paper --commit; done
 
 A run folder (``benchmarks/training.py``) lives under the git-ignored ``benchmarks/runs/``, on the
 machine that trains it. What must outlive that machine is committed, and nothing more:
@@ -91,6 +95,34 @@ def stage(results_dir: Path, budget: str, dry_run: bool = False) -> tuple[list[P
     return added, dropped
 
 
+def commit(results_dir: Path, budget: str) -> str:
+    """Stage the budget's records and commit them, and nothing else: if changes outside the records
+    are staged (someone's work in progress), nothing is staged or committed.
+
+    :return: what happened, one line.
+    :raises RuntimeError: other changes are staged.
+    """
+    budget_dir = (Path(results_dir) / budget).resolve()
+    if not budget_dir.is_dir():
+        raise FileNotFoundError(f"no run folders at {budget_dir}")
+    repo = Path(_git(budget_dir, "rev-parse", "--show-toplevel").strip())
+
+    def staged() -> list[Path]:
+        return [repo / line for line in _git(repo, "diff", "--cached", "--name-only").splitlines()]
+
+    others = [path for path in staged() if not path.is_relative_to(budget_dir)]
+    if others:
+        raise RuntimeError(f"other changes are staged ({', '.join(map(str, others[:3]))}): commit them first")
+    stage(results_dir, budget)
+    if not staged():
+        return "records unchanged: nothing to commit"
+    folders = run_folders(results_dir, budget)
+    finished = sum(is_finished(run_dir) for run_dir in folders)
+    message = f"Records: {budget} budget, {finished} runs finished, {len(folders) - finished} in progress"
+    _git(repo, "commit", "-q", "-m", message)
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.records",
@@ -100,11 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", choices=sorted(BUDGETS), required=True)
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RUNS_DIR)
     parser.add_argument("--dry-run", action="store_true", help="list the files, stage nothing")
+    parser.add_argument("--commit", action="store_true", help="commit the records (refused if other changes are staged)")
     args = parser.parse_args(argv)
     try:
+        if args.commit:
+            print(commit(args.results_dir, args.budget))
+            return 0
         added, dropped = stage(args.results_dir, args.budget, dry_run=args.dry_run)
     except (FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as error:  # e.g. git commit without a user identity
+        print(f"error: {' '.join(error.cmd)} failed: {error.stderr.strip()}", file=sys.stderr)
         return 2
     verb = "would stage" if args.dry_run else "staged"
     for path in added:

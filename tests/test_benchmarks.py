@@ -682,3 +682,27 @@ def test_a_killed_run_continues_from_its_committed_record_in_a_fresh_clone(resul
     assert result["resumed_from"] == [2048] and result["timesteps"] == BUDGETS["smoke"].timesteps
     assert yaml.safe_load((RESIDUAL.run_dir(clone_runs) / "config.yaml").read_text())["command"] == "first"
     assert training.stale_reason(RESIDUAL, clone_runs) is None
+
+
+def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, monkeypatch, capsys):
+    from benchmarks import records
+
+    for variable in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(variable, "t@t")
+    repo = tmp_path / "repo"
+    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)  # noqa: E731
+    git("init", "-q")
+    (repo / ".gitignore").write_text("runs/\n")
+    (repo / "notes.md").write_text("someone's work in progress")
+    git("add", "notes.md")
+    argv = ["--budget", "smoke", "--results-dir", str(repo / "runs"), "--commit"]
+    assert records.main(argv) == 2  # other changes staged: no commit
+    assert "other changes are staged" in capsys.readouterr().err
+    git("commit", "-qm", "notes")
+    assert records.main(argv) == 0
+    assert capsys.readouterr().out.strip() == "Records: smoke budget, 2 runs finished, 0 in progress"
+    committed = git("show", "--name-only", "--format=", "HEAD").stdout.split()
+    assert "runs/smoke/HalfCheetah-v5/residual/seed0/result.json" in committed and "notes.md" not in committed
+    assert records.main(argv) == 0
+    assert capsys.readouterr().out.strip() == "records unchanged: nothing to commit"
