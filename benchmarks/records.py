@@ -4,8 +4,9 @@
     python -m benchmarks.records --budget paper --commit   # ... and commit them (nothing else)
     python -m benchmarks.records --budget paper --dry-run  # list what would be staged
 
-    # Beside a long grid, so that finished runs land as they come and a sudden end loses little:
-    while sleep 1800; do python -m benchmarks.records --budget paper --commit; done
+    # Beside a long grid, so that finished runs land as they come (resume points, 2 x 1.7 MB per
+    # unfinished run and commit, only in the last commit of a session: without --keep-resume-points):
+    while sleep 1200; do python -m benchmarks.records --budget paper --commit --keep-resume-points; done
 
 A run folder (``benchmarks/training.py``) lives under the git-ignored ``benchmarks/runs/``, on the
 machine that trains it. What must outlive that machine is committed, and nothing more:
@@ -43,8 +44,11 @@ def run_folders(results_dir: Path, budget: str) -> list[Path]:
     return sorted(path.parent for path in (Path(results_dir) / budget).glob("*/*/seed*/config.yaml"))
 
 
-def record_files(run_dir: Path) -> list[Path]:
-    """The files of ``run_dir`` to commit (see the module docstring)."""
+def record_files(run_dir: Path, resume_points: bool = True) -> list[Path]:
+    """The files of ``run_dir`` to commit (see the module docstring).
+
+    :param resume_points: include an unfinished run's resume point and best checkpoint so far.
+    """
     run_dir = Path(run_dir)
     files = [run_dir / name for name in RECORD_FILES if (run_dir / name).is_file()]
     checkpoints = run_dir / "checkpoints"
@@ -53,7 +57,7 @@ def record_files(run_dir: Path) -> list[Path]:
         if run_dir.parent.name == PRIOR_VARIANT:
             files += best
     else:
-        state = load_resume_state(checkpoints)
+        state = load_resume_state(checkpoints) if resume_points else None
         if state is not None:
             files += [checkpoints / RESUME_FILE, *checkpoint_files(checkpoints, state.name), *best]
     return [path for path in files if path.is_file()]
@@ -64,10 +68,16 @@ def _git(repo: Path, *args: str) -> str:
     return out.stdout
 
 
-def stage(results_dir: Path, budget: str, dry_run: bool = False) -> tuple[list[Path], list[Path]]:
+def stage(
+    results_dir: Path, budget: str, dry_run: bool = False, keep_resume_points: bool = False
+) -> tuple[list[Path], list[Path]]:
     """Stage the budget's run records in the git repository holding ``results_dir``: ``git add -f`` the
     record files (the folder is ignored), ``git rm --cached`` tracked files that are no longer part of a
     record (a finished run's resume point, a customization's best checkpoint).
+
+    :param keep_resume_points: leave the checkpoints of unfinished runs as git has them (neither
+        updated nor removed: the committed resume point stays a consistent one), to commit finished
+        runs often without committing megabytes of resume points each time.
 
     :return: (files added, files untracked), as absolute paths.
     """
@@ -78,13 +88,17 @@ def stage(results_dir: Path, budget: str, dry_run: bool = False) -> tuple[list[P
         repo = Path(_git(results_dir, "rev-parse", "--show-toplevel").strip())
     except subprocess.CalledProcessError as error:
         raise RuntimeError(f"{results_dir} is not inside a git repository: nothing to stage") from error
-    wanted = {path.resolve() for run_dir in run_folders(results_dir, budget) for path in record_files(run_dir)}
+    folders = run_folders(results_dir, budget)
+    wanted = {path.resolve() for run_dir in folders for path in record_files(run_dir, not keep_resume_points)}
     budget_dir = results_dir / budget
     tracked = (
         {repo / line for line in _git(repo, "ls-files", "--", str(budget_dir)).splitlines()}
         if budget_dir.exists()
         else set()
     )
+    if keep_resume_points:
+        unfinished = [(run_dir / "checkpoints").resolve() for run_dir in folders if not is_finished(run_dir)]
+        tracked = {path for path in tracked if not any(path.is_relative_to(ckpt) for ckpt in unfinished)}
     added, dropped = sorted(wanted), sorted(tracked - wanted)
     if not dry_run:
         # In chunks: a grid has thousands of files at most, but argv limits are finite.
@@ -95,7 +109,7 @@ def stage(results_dir: Path, budget: str, dry_run: bool = False) -> tuple[list[P
     return added, dropped
 
 
-def commit(results_dir: Path, budget: str) -> str:
+def commit(results_dir: Path, budget: str, keep_resume_points: bool = False) -> str:
     """Stage the budget's records and commit them, and nothing else: if changes outside the records
     are staged (someone's work in progress), nothing is staged or committed.
 
@@ -113,7 +127,7 @@ def commit(results_dir: Path, budget: str) -> str:
     others = [path for path in staged() if not path.is_relative_to(budget_dir)]
     if others:
         raise RuntimeError(f"other changes are staged ({', '.join(map(str, others[:3]))}): commit them first")
-    stage(results_dir, budget)
+    stage(results_dir, budget, keep_resume_points=keep_resume_points)
     if not staged():
         return "records unchanged: nothing to commit"
     folders = run_folders(results_dir, budget)
@@ -133,12 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RUNS_DIR)
     parser.add_argument("--dry-run", action="store_true", help="list the files, stage nothing")
     parser.add_argument("--commit", action="store_true", help="commit the records (refused if other changes are staged)")
+    parser.add_argument(
+        "--keep-resume-points",
+        action="store_true",
+        help="leave unfinished runs' checkpoints as committed (the last commit of a session should update them)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.commit:
-            print(commit(args.results_dir, args.budget))
+            print(commit(args.results_dir, args.budget, args.keep_resume_points))
             return 0
-        added, dropped = stage(args.results_dir, args.budget, dry_run=args.dry_run)
+        added, dropped = stage(args.results_dir, args.budget, args.dry_run, args.keep_resume_points)
     except (FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -639,10 +639,25 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
         shutil.copyfile(residual / "checkpoints" / name, residual / "checkpoints" / name.replace("last", "resume-4096"))
     state = {"step": 4096, "next_eval": 6144, "best_value": 1.0, "best_step": 2048, "train_seconds": 1.0}
     (residual / "checkpoints" / "resume.json").write_text(json.dumps(state))
+    # (with keep_resume_points, the frequent commits leave unfinished runs' checkpoints alone)
+    added, dropped = records.stage(runs, "smoke", keep_resume_points=True)
+    assert not [p for p in added if "residual/seed0/checkpoints" in p.as_posix()]
+    assert [p.name for p in dropped] == ["result.json"]  # deleted here: untracked, not re-added
     added, dropped = records.stage(runs, "smoke")
     names = {p.name for p in records.record_files(residual)}
     assert {"resume.json", "resume-4096.zip", "resume-4096_vecnormalize.pkl", "best.zip"} <= names
-    assert [p.name for p in dropped] == ["result.json"]  # deleted here: untracked, not re-added
+    assert dropped == [] and set(records.record_files(residual)) <= set(added)
+    # A newer resume point replaces the old one on disk; keep_resume_points leaves git's consistent one.
+    ckpt = residual / "checkpoints"
+    for suffix in (".zip", "_vecnormalize.pkl"):
+        (ckpt / f"resume-4096{suffix}").rename(ckpt / f"resume-6144{suffix}")
+    (ckpt / "resume.json").write_text(json.dumps(state | {"step": 6144}))
+    added, dropped = records.stage(runs, "smoke", keep_resume_points=True)
+    assert dropped == [] and not [p for p in added if "checkpoints" in p.as_posix() and "residual" in p.as_posix()]
+    assert "runs/smoke/HalfCheetah-v5/residual/seed0/checkpoints/resume-4096.zip" in git("ls-files").stdout
+    for suffix in (".zip", "_vecnormalize.pkl"):
+        (ckpt / f"resume-6144{suffix}").rename(ckpt / f"resume-4096{suffix}")
+    (ckpt / "resume.json").write_text(json.dumps(state))
     # ...and once it finishes, its resume point and best checkpoint leave git (they stay on disk).
     (residual / "result.json").write_text("{}")
     added, dropped = records.stage(runs, "smoke")
