@@ -7,6 +7,10 @@ shared machine do not distort it) and, for reference, on wall time. Prints the r
 them to ``benchmarks/results/throughput.json`` and ``.md``.
 
     python benchmarks/throughput.py [--env HalfCheetah-v5] [--rounds 5] [--steps-per-round 16384]
+    python benchmarks/throughput.py --block Hopper-v5 --out benchmarks/results/throughput_hopper_block
+
+``--block ENV`` measures with the benchmark grid's PPO block of that env instead (``ppo.yml``: its
+n_envs, n_steps, minibatch, epochs and network; observations normalized by VecNormalize as there).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_rpg import ResidualPPO, SoftPPO
 
@@ -30,15 +36,40 @@ RESULTS = Path(__file__).parent / "results"
 HYPERPARAMS = dict(n_steps=512, batch_size=512, n_epochs=5, verbose=0)
 
 
-def build(name: str, env_id: str, seed: int):
-    env = make_vec_env(env_id, n_envs=8, seed=seed)
+def build(name: str, env_id: str, seed: int, hyperparams: dict[str, Any], n_envs: int, normalize: dict[str, Any]):
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if name == "PPO":
-        return PPO("MlpPolicy", env, seed=seed, **HYPERPARAMS)
+        return PPO("MlpPolicy", VecNormalize(env, **normalize) if normalize else env, seed=seed, **hyperparams)
     if name == "SoftPPO":
-        return SoftPPO("MlpPolicy", env, ent_coef=0.1, seed=seed, **HYPERPARAMS)
-    # The prior's forward pass is part of what is measured: prior_coef > 0.
-    prior = SoftPPO("MlpPolicy", make_vec_env(env_id, n_envs=1), seed=seed + 1)
-    return ResidualPPO("MlpPolicy", env, prior=prior, prior_coef=0.1, ent_coef=0.1, seed=seed, **HYPERPARAMS)
+        env = VecNormalize(env, **normalize) if normalize else env
+        return SoftPPO("MlpPolicy", env, ent_coef=0.1, seed=seed, **hyperparams)
+    # The prior's forward pass is part of what is measured: prior_coef > 0. ResidualPPO normalizes
+    # observations with the prior's frozen statistics itself, and copies the actor from the prior.
+    prior_env = make_vec_env(env_id, n_envs=1)
+    prior_env = VecNormalize(prior_env, **normalize) if normalize else prior_env
+    prior = SoftPPO("MlpPolicy", prior_env, seed=seed + 1, **hyperparams)
+    kwargs = {key: value for key, value in hyperparams.items() if key != "policy_kwargs"}
+    return ResidualPPO(
+        "MlpPolicy",
+        env,
+        prior=prior,
+        prior_vec_normalize=prior_env if normalize else None,
+        prior_coef=0.1,
+        ent_coef=0.1,
+        seed=seed,
+        **kwargs,
+    )
+
+
+def settings(block_env: str | None) -> tuple[dict[str, Any], int, dict[str, Any]]:
+    """(constructor kwargs, n_envs, VecNormalize kwargs): the reference setting, or a grid block."""
+    if block_env is None:
+        return dict(HYPERPARAMS), 8, {}
+    from sb3_rpg.hyperparams import ppo_block
+    from sb3_rpg.tune.config import algorithm_kwargs  # the grid's conversion (benchmarks.config uses it)
+
+    block = ppo_block(block_env)
+    return {**algorithm_kwargs(block), "verbose": 0}, int(block["n_envs"]), dict(block.get("normalize") or {})
 
 
 def main() -> None:
@@ -46,12 +77,15 @@ def main() -> None:
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps-per-round", type=int, default=16384)
+    parser.add_argument("--block", default=None, help="use ppo.yml's block of this env (and this env)")
     parser.add_argument("--out", type=Path, default=RESULTS / "throughput")
     args = parser.parse_args()
     th.set_num_threads(1)
+    hyperparams, n_envs, normalize = settings(args.block)
+    env_id = f"sb3_rpg/{args.block}" if args.block else args.env
 
     names = ["PPO", "SoftPPO", "ResidualPPO"]
-    models = {name: build(name, args.env, seed=0) for name in names}
+    models = {name: build(name, env_id, 0, hyperparams, n_envs, normalize) for name in names}
     # The only work SoftPPO/ResidualPPO add is the per-rollout rewrite: time it directly too, since a
     # ratio of two noisy rates on a shared machine can hide (or invent) a few percent.
     rewrite_seconds = {name: 0.0 for name in names[1:]}
@@ -65,7 +99,7 @@ def main() -> None:
 
         buffer.rewrite_rewards = timed
     for model in models.values():  # warm-up: first rollout, allocations
-        model.learn(HYPERPARAMS["n_steps"] * 8)
+        model.learn(hyperparams["n_steps"] * n_envs)
     rates: dict[str, list[float]] = {name: [] for name in names}
     wall_rates: dict[str, list[float]] = {name: [] for name in names}
     rewrite_seconds = {name: 0.0 for name in names[1:]}  # count the measured rounds only
@@ -83,8 +117,9 @@ def main() -> None:
     wall_median = {name: statistics.median(values) for name, values in wall_rates.items()}
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "env": args.env,
-        "hyperparams": {**HYPERPARAMS, "n_envs": 8, "torch_threads": 1},
+        "env": env_id,
+        "hyperparams": {**{k: repr(v) if k == "policy_kwargs" else v for k, v in hyperparams.items()},
+                        "n_envs": n_envs, "normalize": normalize, "torch_threads": 1},
         "rounds": args.rounds,
         "steps_per_round": args.steps_per_round,
         "machine": f"{platform.processor() or platform.machine()}, python {platform.python_version()}, torch {th.__version__}",
@@ -99,7 +134,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
-        f"Throughput on {args.env} (8 envs, n_steps 512, batch 512, 5 epochs, 1 torch thread), "
+        f"Throughput on {env_id} ({n_envs} envs, n_steps {hyperparams['n_steps']}, batch "
+        f"{hyperparams['batch_size']}, {hyperparams['n_epochs']} epochs"
+        f"{', the grid block of ppo.yml' if args.block else ''}, 1 torch thread), "
         f"median of {args.rounds} interleaved rounds of {args.steps_per_round} steps.",
         f"Produced by: `{result['command']}`",
         "",
