@@ -721,3 +721,22 @@ def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, 
     assert "runs/smoke/HalfCheetah-v5/residual/seed0/result.json" in committed and "notes.md" not in committed
     assert records.main(argv) == 0
     assert capsys.readouterr().out.strip() == "records unchanged: nothing to commit"
+
+
+def test_throughput_block_uses_the_grid_settings():
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from benchmarks import throughput
+
+    hyperparams, n_envs, normalize = throughput.settings("Hopper-v5")
+    block = make_spec("Hopper-v5", "soft", 0, "quick").ppo()
+    assert (n_envs, hyperparams["batch_size"], hyperparams["n_epochs"]) == (
+        block["n_envs"],
+        block["batch_size"],
+        block["n_epochs"],
+    )
+    assert normalize == block["normalize"] and throughput.settings(None)[1:] == (8, {})
+    for name in ("PPO", "SoftPPO", "ResidualPPO"):
+        model = throughput.build(name, "sb3_rpg/Hopper-v5", 0, hyperparams, n_envs, normalize)
+        assert model.batch_size == block["batch_size"] and model.n_envs == n_envs
+        assert isinstance(model.get_vec_normalize_env(), VecNormalize)  # ResidualPPO: the prior's, frozen
