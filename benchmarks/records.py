@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(error.cmd)} failed: {error.stderr.strip()}", file=sys.stderr)
         return 2
     verb = "would stage" if args.dry_run else "staged"
-    for path in added:
-        print(f"{verb}: {path}")
+    if args.dry_run:
+        for path in added:
+            print(f"{verb}: {path}")
     for path in dropped:
         print(f"{verb} removal from git (kept on disk): {path}")
     finished = sum(is_finished(run_dir) for run_dir in run_folders(args.results_dir, args.budget))
