@@ -132,7 +132,8 @@ def commit(results_dir: Path, budget: str, keep_resume_points: bool = False) -> 
         return "records unchanged: nothing to commit"
     folders = run_folders(results_dir, budget)
     finished = sum(is_finished(run_dir) for run_dir in folders)
-    message = f"Records: {budget} budget, {finished} runs finished, {len(folders) - finished} in progress"
+    where = budget_dir.relative_to(repo)
+    message = f"Records: {where}, {finished} runs finished, {len(folders) - finished} in progress"
     _git(repo, "commit", "-q", "-m", message)
     return message
 

@@ -716,7 +716,7 @@ def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, 
     assert "other changes are staged" in capsys.readouterr().err
     git("commit", "-qm", "notes")
     assert records.main(argv) == 0
-    assert capsys.readouterr().out.strip() == "Records: smoke budget, 2 runs finished, 0 in progress"
+    assert capsys.readouterr().out.strip() == "Records: runs/smoke, 2 runs finished, 0 in progress"
     committed = git("show", "--name-only", "--format=", "HEAD").stdout.split()
     assert "runs/smoke/HalfCheetah-v5/residual/seed0/result.json" in committed and "notes.md" not in committed
     assert records.main(argv) == 0
