@@ -37,16 +37,17 @@ HYPERPARAMS = dict(n_steps=512, batch_size=512, n_epochs=5, verbose=0)
 
 
 def build(name: str, env_id: str, seed: int, hyperparams: dict[str, Any], n_envs: int, normalize: dict[str, Any]):
+    def wrapped(venv):
+        return VecNormalize(venv, **normalize) if normalize else venv
+
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if name == "PPO":
-        return PPO("MlpPolicy", VecNormalize(env, **normalize) if normalize else env, seed=seed, **hyperparams)
+        return PPO("MlpPolicy", wrapped(env), seed=seed, **hyperparams)
     if name == "SoftPPO":
-        env = VecNormalize(env, **normalize) if normalize else env
-        return SoftPPO("MlpPolicy", env, ent_coef=0.1, seed=seed, **hyperparams)
+        return SoftPPO("MlpPolicy", wrapped(env), ent_coef=0.1, seed=seed, **hyperparams)
     # The prior's forward pass is part of what is measured: prior_coef > 0. ResidualPPO normalizes
-    # observations with the prior's frozen statistics itself, and copies the actor from the prior.
-    prior_env = make_vec_env(env_id, n_envs=1)
-    prior_env = VecNormalize(prior_env, **normalize) if normalize else prior_env
+    # observations with the prior's frozen statistics itself (raw env), and copies the actor from the prior.
+    prior_env = wrapped(make_vec_env(env_id, n_envs=1))
     prior = SoftPPO("MlpPolicy", prior_env, seed=seed + 1, **hyperparams)
     kwargs = {key: value for key, value in hyperparams.items() if key != "policy_kwargs"}
     return ResidualPPO(

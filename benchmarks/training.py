@@ -98,7 +98,10 @@ def settings_mismatch(spec: RunSpec, results_dir: Path) -> str | None:
         dep_reason = stale_reason(dep, results_dir)
         if dep_reason is not None:
             return f"its prior {dep.name} is stale ({dep_reason})"
-        if (saved.get("prior") or {}).get("sha256") != prior_digest(spec, results_dir):
+        digest = prior_digest(spec, results_dir)
+        if digest is None:
+            return f"its prior {dep.name} has no best checkpoint"
+        if (saved.get("prior") or {}).get("sha256") != digest:
             return f"its prior {dep.name} was retrained after it"
     return None
 
