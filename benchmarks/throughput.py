@@ -42,7 +42,10 @@ def build(name: str, env_id: str, seed: int, hyperparams: dict[str, Any], n_envs
 
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if name == "PPO":
-        return PPO("MlpPolicy", wrapped(env), seed=seed, **hyperparams)
+        # SB3's PPO has no adaptive learning rate: a block's desired_kl stays in the measured algorithms,
+        # so its cost (one KL pass over the rollout per update) counts as their overhead.
+        plain = {key: value for key, value in hyperparams.items() if key != "desired_kl"}
+        return PPO("MlpPolicy", wrapped(env), seed=seed, **plain)
     if name == "SoftPPO":
         return SoftPPO("MlpPolicy", wrapped(env), ent_coef=0.1, seed=seed, **hyperparams)
     # The prior's forward pass is part of what is measured: prior_coef > 0. ResidualPPO normalizes
