@@ -17,11 +17,14 @@ machine that trains it. What must outlive that machine is committed, and nothing
   that Table II's customizations of the same env and seed start from, and what ``ship_prior`` ships;
 - an unfinished run: its resume point (``checkpoints/resume*``) and best checkpoint so far, so that the
   next machine continues it (``python -m benchmarks.run`` with the same arguments) instead of
-  restarting it.
+  restarting it;
+- every run, finished or at a resume point: its SB3 ``progress.csv`` (one per resumed segment,
+  ``logs*/``; ~100-300 kB of text for 5M steps): the per-update KL, learning rate and σ that
+  ``benchmarks.curve_table`` puts beside the evaluations, the evidence for a run's diagnosis.
 
-Training logs (tensorboard, ``progress.csv``), Monitor files, locks and the last and best checkpoints of
-finished runs that nothing depends on stay on the machine: they are large, and the record is enough
-to rebuild every table and figure (``python -m benchmarks.report``).
+Tensorboard event files, Monitor files, locks and the last and best checkpoints of finished runs that
+nothing depends on stay on the machine: they are large, and the record is enough to rebuild every table
+and figure (``python -m benchmarks.report``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from benchmarks.training import RESULT_FILE, is_finished
 
 #: Files of every run folder that are committed when they exist.
 RECORD_FILES = ("config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", RESULT_FILE)
+#: SB3's CSV logs of a run folder, one per training segment (``logs``, ``logs-resumed-<step>``).
+PROGRESS_LOGS = "logs*/progress.csv"
 
 
 def run_folders(results_dir: Path, budget: str) -> list[Path]:
@@ -51,9 +56,12 @@ def record_files(run_dir: Path, resume_points: bool = True) -> list[Path]:
     """
     run_dir = Path(run_dir)
     files = [run_dir / name for name in RECORD_FILES if (run_dir / name).is_file()]
+    finished = is_finished(run_dir)
+    if finished or resume_points:  # an unfinished run's log grows: committed with its resume point
+        files += sorted(run_dir.glob(PROGRESS_LOGS))
     checkpoints = run_dir / "checkpoints"
     best = list(checkpoint_files(checkpoints, "best"))
-    if is_finished(run_dir):
+    if finished:
         if run_dir.parent.name == PRIOR_VARIANT:
             files += best
     else:
@@ -75,9 +83,9 @@ def stage(
     record files (the folder is ignored), ``git rm --cached`` tracked files that are no longer part of a
     record (a finished run's resume point, a customization's best checkpoint).
 
-    :param keep_resume_points: leave the checkpoints of unfinished runs as git has them (neither
-        updated nor removed: the committed resume point stays a consistent one), to commit finished
-        runs often without committing megabytes of resume points each time.
+    :param keep_resume_points: leave the checkpoints and progress logs of unfinished runs as git has
+        them (neither updated nor removed: the committed resume point stays a consistent one), to
+        commit finished runs often without committing megabytes of resume points each time.
 
     :return: (files added, files untracked), as absolute paths.
     """
@@ -96,9 +104,17 @@ def stage(
         if budget_dir.exists()
         else set()
     )
-    if keep_resume_points:
-        unfinished = [(run_dir / "checkpoints").resolve() for run_dir in folders if not is_finished(run_dir)]
-        tracked = {path for path in tracked if not any(path.is_relative_to(ckpt) for ckpt in unfinished)}
+    if keep_resume_points:  # git keeps the resume point and the log of the same moment, consistent
+        unfinished = [run_dir.resolve() for run_dir in folders if not is_finished(run_dir)]
+
+        def in_progress(path: Path) -> bool:
+            return any(
+                path.is_relative_to(run_dir)
+                and (path.relative_to(run_dir).parts[0] == "checkpoints" or path.match(PROGRESS_LOGS))
+                for run_dir in unfinished
+            )
+
+        tracked = {path for path in tracked if not in_progress(path)}
     added, dropped = sorted(wanted), sorted(tracked - wanted)
     if not dry_run:
         # In chunks: a grid has thousands of files at most, but argv limits are finite.

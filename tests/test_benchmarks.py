@@ -620,7 +620,7 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
     (repo / ".gitignore").write_text("runs/\n")  # as benchmarks/runs/ is: records are added with -f
     runs = repo / "runs"
     soft, residual = SOFT.run_dir(runs), RESIDUAL.run_dir(runs)
-    record = {"config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "result.json"}
+    record = {"config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "result.json", "logs/progress.csv"}
     # A finished prior keeps its best checkpoint (Table II starts from it); a customization does not.
     assert {p.relative_to(soft).as_posix() for p in records.record_files(soft)} == record | {
         "checkpoints/best.zip",
@@ -631,7 +631,7 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
     assert len(added) == 2 * len(record) + 2 and dropped == []
     tracked = set(git("ls-files").stdout.split())
     assert "runs/smoke/HalfCheetah-v5/soft/seed0/checkpoints/best.zip" in tracked
-    assert not any("/logs/" in path or "/monitor/" in path or "last" in path for path in tracked)
+    assert not any("tfevents" in path or "/monitor/" in path or "last" in path for path in tracked)
 
     # An unfinished run commits its resume point and its best checkpoint so far...
     (residual / "result.json").unlink()
@@ -641,8 +641,9 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
     (residual / "checkpoints" / "resume.json").write_text(json.dumps(state))
     # (with keep_resume_points, the frequent commits leave unfinished runs' checkpoints alone)
     added, dropped = records.stage(runs, "smoke", keep_resume_points=True)
-    assert not [p for p in added if "residual/seed0/checkpoints" in p.as_posix()]
+    assert not [p for p in added if "residual/seed0/checkpoints" in p.as_posix() or "residual/seed0/logs" in p.as_posix()]
     assert [p.name for p in dropped] == ["result.json"]  # deleted here: untracked, not re-added
+    assert "runs/smoke/HalfCheetah-v5/residual/seed0/logs/progress.csv" in git("ls-files").stdout
     added, dropped = records.stage(runs, "smoke")
     names = {p.name for p in records.record_files(residual)}
     assert {"resume.json", "resume-4096.zip", "resume-4096_vecnormalize.pkl", "best.zip"} <= names
