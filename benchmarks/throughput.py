@@ -76,6 +76,13 @@ def settings(block_env: str | None) -> tuple[dict[str, Any], int, dict[str, Any]
     return {**algorithm_kwargs(block), "verbose": 0}, int(block["n_envs"]), dict(block.get("normalize") or {})
 
 
+def adaptive_lr_note(hyperparams: dict[str, Any]) -> str:
+    """How the table's header says that a block's adaptive learning rate applies to two of the three."""
+    if hyperparams.get("desired_kl") is None:
+        return ""
+    return f"; desired_kl {hyperparams['desired_kl']} in SoftPPO and ResidualPPO only (SB3's PPO has none)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="HalfCheetah-v5")
@@ -140,7 +147,8 @@ def main() -> None:
     lines = [
         f"Throughput on {env_id} ({n_envs} envs, n_steps {hyperparams['n_steps']}, batch "
         f"{hyperparams['batch_size']}, {hyperparams['n_epochs']} epochs"
-        f"{', the grid block of ppo.yml' if args.block else ''}, 1 torch thread), "
+        f"{', the grid block of ppo.yml' if args.block else ''}"
+        f"{adaptive_lr_note(hyperparams)}, 1 torch thread), "
         f"median of {args.rounds} interleaved rounds of {args.steps_per_round} steps.",
         f"Produced by: `{result['command']}`",
         "",
