@@ -620,7 +620,8 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
     (repo / ".gitignore").write_text("runs/\n")  # as benchmarks/runs/ is: records are added with -f
     runs = repo / "runs"
     soft, residual = SOFT.run_dir(runs), RESIDUAL.run_dir(runs)
-    record = {"config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "result.json", "logs/progress.csv"}
+    record = {"config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "result.json"}
+    record |= {"logs/progress.csv"}
     # A finished prior keeps its best checkpoint (Table II starts from it); a customization does not.
     assert {p.relative_to(soft).as_posix() for p in records.record_files(soft)} == record | {
         "checkpoints/best.zip",
@@ -641,7 +642,8 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
     (residual / "checkpoints" / "resume.json").write_text(json.dumps(state))
     # (with keep_resume_points, the frequent commits leave unfinished runs' checkpoints alone)
     added, dropped = records.stage(runs, "smoke", keep_resume_points=True)
-    assert not [p for p in added if "residual/seed0/checkpoints" in p.as_posix() or "residual/seed0/logs" in p.as_posix()]
+    in_progress = ("residual/seed0/checkpoints", "residual/seed0/logs")
+    assert not [p for p in added if any(part in p.as_posix() for part in in_progress)]
     assert [p.name for p in dropped] == ["result.json"]  # deleted here: untracked, not re-added
     assert "runs/smoke/HalfCheetah-v5/residual/seed0/logs/progress.csv" in git("ls-files").stdout
     added, dropped = records.stage(runs, "smoke")
@@ -690,7 +692,10 @@ def test_a_killed_run_continues_from_its_committed_record_in_a_fresh_clone(resul
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
     clone_runs = clone / "runs"
-    assert not (RESIDUAL.run_dir(clone_runs) / "logs").exists()  # only the record travelled
+    # Only the record travelled: of the logs, the progress CSV, not tensorboard's events nor Monitor files.
+    cloned_dir = RESIDUAL.run_dir(clone_runs)
+    cloned = {path.relative_to(cloned_dir).as_posix() for path in cloned_dir.rglob("*")}
+    assert "logs/progress.csv" in cloned and not [name for name in cloned if "tfevents" in name or "monitor" in name]
     # Every file of the clone has the clone's age: the prior is compared by content, so not stale.
     assert run_cli.run_state(SOFT, clone_runs) == "finished"
     assert run_cli.run_state(RESIDUAL, clone_runs) == "partial"
