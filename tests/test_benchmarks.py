@@ -86,6 +86,24 @@ def test_bad_filters_and_env_names():
         parse_shard("3/3")
 
 
+CANDIDATE_FILES = sorted((Path(__file__).parents[1] / "benchmarks" / "hyperparams").rglob("*.yml"))
+
+
+@pytest.mark.parametrize("path", CANDIDATE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_candidate_hyperparameter_files_build_models(path):
+    # The probe files' commands (--hyperparams) must not fail after setup; each block must give SoftPPO
+    # constructor arguments it accepts.
+    from benchmarks.config import algorithm_kwargs, load_yaml, ppo_config
+    from sb3_rpg import SoftPPO
+
+    envs = [key for key in load_yaml(path) if key.endswith("-v5")]
+    assert envs, f"{path}: no env block"
+    for env in envs:
+        block = ppo_config(env, path)
+        kwargs = algorithm_kwargs(block)
+        SoftPPO("MlpPolicy", env, **kwargs)
+
+
 def test_coefficients_follow_tables_iv_and_v():
     assert coefficients("HalfCheetah-v5", "soft") == {"ent_coef": 0.13472}
     assert coefficients("Hopper-v5", "end_entropy") == {"ent_coef": 0.0005}
