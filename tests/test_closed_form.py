@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import PPO
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_rpg import ResidualPPO, SoftPPO
@@ -31,7 +32,7 @@ TRAIN = dict(
     n_steps=256,
     batch_size=64,
     n_epochs=10,
-    learning_rate=lambda progress_remaining: 3e-3 * progress_remaining,
+    learning_rate=LinearSchedule(3e-3, 0.0, 1.0),
     gamma=0.0,
     gae_lambda=0.0,
     policy_kwargs=dict(net_arch=[16]),
