@@ -1,7 +1,7 @@
-"""benchmarks/: grid and filters, shards, skip/restart, Table II's prior, and the report on fake rows.
+"""benchmarks/: grid and filters, shards, hyperparameter files, skip/restart/resume, Table II's prior.
 
-Two real runs (``--budget smoke``: 4096 steps, 2 short evaluation episodes) train once for the module:
-HalfCheetah's Soft PPO (Table I, the prior) and the Residual PPO customizing it (Table II).
+The smoke runs (``--budget smoke``: HalfCheetah's Soft PPO and the Residual PPO customizing it) train once
+per session: the ``results`` fixture of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
-# benchmarks/ is a folder of the repository, not an installed package: importable from the repo root
-# (python -m pytest does that), and with a bare `pytest` too thanks to this line.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from benchmarks import run as run_cli
-from benchmarks import evaluation, training
+from benchmarks import training
 from benchmarks.config import (
     BUDGETS,
     TABLES,
@@ -35,23 +29,11 @@ from benchmarks.config import (
     resolve_env,
     shard,
 )
-from benchmarks.report import load_runs, summarize, write_tables
-from benchmarks.report_figures import aggregate_table, write_aggregate, write_curves
-from benchmarks.runlock import lock_path
 from benchmarks.evaluation import FINAL_EVAL_SEED, evaluate
+from benchmarks.report import load_runs
+from benchmarks.runlock import lock_path
 from benchmarks.training import is_finished, prior_paths, run_one
-
-SOFT = make_spec("HalfCheetah-v5", "soft", 0, "smoke")
-RESIDUAL = make_spec("HalfCheetah-v5", "residual", 0, "smoke")
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Path:
-    """A results directory holding the finished smoke runs of SOFT and RESIDUAL."""
-    results_dir = tmp_path_factory.mktemp("runs")
-    failed = run_cli.Scheduler([SOFT, RESIDUAL], results_dir, workers=1, command="pytest").run()
-    assert failed == {}
-    return results_dir
+from smoke_runs import RESIDUAL, SOFT, Killed, kill_after_first_resume_point  # tests/smoke_runs.py
 
 
 def test_grid_tables_envs_variants_seeds():
@@ -288,24 +270,6 @@ def test_killed_run_restarts_cleanly(results, tmp_path):
     )
 
 
-class Killed(Exception):
-    """Stands for a kill right after the first resume point was written."""
-
-
-def kill_after_first_resume_point(spec, results_dir, monkeypatch) -> None:
-    """Start the run with command "first" and stop it once it saved its resume point at step 2048."""
-    real_save = evaluation.save_resume_point
-
-    def save_then_die(model, directory, state):
-        real_save(model, directory, state)
-        if state.step > 0:
-            raise Killed
-
-    monkeypatch.setattr(evaluation, "save_resume_point", save_then_die)
-    with pytest.raises(Killed):
-        run_one(spec, results_dir, command="first")
-
-
 def test_run_killed_during_final_evaluations_does_not_train_again(results, tmp_path, monkeypatch):
     def die(*args, **kwargs):
         raise Killed
@@ -389,228 +353,6 @@ def test_dependents_of_a_prior_failed_in_another_shard_do_not_wait_forever(tmp_p
     assert scheduler.run() == {RESIDUAL: "skipped: its prior failed"}
 
 
-def fake_episodes() -> pd.DataFrame:
-    """Final-evaluation rows of two seeds x 3 episodes for HalfCheetah: basic = 1000·(variant index + 1)."""
-    rows = []
-    variants = [*TABLES[1], "soft_state_std", "greedy", "kl", "residual", "full"]
-    for index, variant in enumerate(variants):
-        for checkpoint, bonus in (("final", 0.0), ("best", 500.0)):
-            for seed in (0, 1):
-                for episode, noise in enumerate((-10.0, 0.0, 10.0)):
-                    basic = 1000.0 * (index + 1) + bonus + noise + 100.0 * seed
-                    rows.append(
-                        {
-                            "env": "HalfCheetah-v5",
-                            "variant": variant,
-                            "run_seed": seed,
-                            "checkpoint": checkpoint,
-                            "episode": episode,
-                            "seed": episode,
-                            "total_return": basic - 400.0,
-                            "basic_return": basic,
-                            "addon_return": -400.0,
-                            "addon_metric_mean": 0.4,
-                            "length": 1000,
-                        }
-                    )
-    return pd.DataFrame(rows)
-
-
-def test_seed_table_means_each_seeds_episodes():
-    from benchmarks.report import seed_table
-
-    table = seed_table(fake_episodes()).set_index(["variant", "checkpoint", "seed"])
-    index = [*TABLES[1], "soft_state_std", "greedy", "kl", "residual", "full"].index("kl")
-    # kl, final, seed 1: 1000·(index + 1) + 100·seed, the episodes' noise (-10, 0, 10) averaging out.
-    assert table.loc[("kl", "final", 1), "basic_return"] == pytest.approx(1000.0 * (index + 1) + 100.0)
-    # the prior row is soft's best checkpoint: + 500 bonus; seed 0.
-    soft = [*TABLES[1]].index("soft")
-    assert table.loc[("prior", "best", 0), "basic_return"] == pytest.approx(1000.0 * (soft + 1) + 500.0)
-    assert (table["n_episodes"] == 3).all() and len(table) == (9 * 2 + 1) * 2
-    assert (table["length"] == 1000).all()  # every fake episode lasts 1000 steps
-
-
-def test_report_builds_tables_from_fake_rows(tmp_path):
-    from benchmarks.config import PAPER_RESULTS, load_yaml
-
-    paper = load_yaml(PAPER_RESULTS)
-    summary = summarize(fake_episodes(), paper)
-    soft = summary[
-        (summary["variant"] == "soft")
-        & (summary["checkpoint"] == "final")
-        & (summary["quantity"] == "basic_return")
-    ].iloc[0]
-    # soft is Table I's 4th variant: 4000 + mean(0, 100) over seeds; pooled over 6 episodes.
-    assert soft["mean"] == pytest.approx(4050.0) and soft["n_seeds"] == 2 and soft["n_episodes"] == 6
-    assert soft["paper_mean"] == 4993.7 and soft["diff"] == pytest.approx(4050.0 - 4993.7)
-    prior = summary[(summary["variant"] == "prior") & (summary["quantity"] == "total_return")].iloc[0]
-    assert (
-        prior["mean"] == pytest.approx(4550.0 - 400.0) and prior["paper_mean"] == 5357.0
-    )  # soft's best ckpt
-
-    paths = write_tables(summary, paper, tmp_path, "cmd", "fake", ("HalfCheetah-v5",))
-    table1 = (tmp_path / "table1.md").read_text()
-    assert "Produced by: `cmd`" in table1 and "| HalfCheetah-v5 |" in table1
-    assert "4050.0 ± " in table1 and "4993.7 ± 1262.3" in table1 and "-943.7" in table1
-    table2 = (tmp_path / "table2.md").read_text()
-    assert "| Prior Policy | 4150.0 ± " in table2 and "5357.0 ± 377.8" in table2
-    assert "| Hopper" not in table2 and len(paths) == 3
-    # Best then final checkpoints, each beside the paper's one Table II (Residual PPO total: 5488.3).
-    assert table2.count("| Prior Policy | 4150.0 ± ") == 2 and table2.count("5488.3 ± 75.6") == 2
-    assert table2.index("Final checkpoints") > table2.index("| Greedy PPO")
-
-    aggregate = aggregate_table(fake_episodes(), paper, reps=200)
-    row = aggregate[(aggregate["group"] == "tables_1_3_final") & (aggregate["variant"] == "soft")].iloc[0]
-    assert row["iqm"] == pytest.approx(4050.0 / 4993.7) and row["iqm_low"] <= row["iqm"] <= row["iqm_high"]
-    assert set(aggregate[aggregate["group"] == "table_2_best"]["variant"]) == {
-        "prior",
-        "greedy",
-        "kl",
-        "residual",
-        "full",
-    }
-    assert [p.name for p in write_aggregate(fake_episodes(), paper, tmp_path, "cmd", 50)][
-        -1
-    ] == "aggregate.png"
-    assert (tmp_path / "aggregate.csv").read_text().startswith("# produced by: cmd")
-
-
-def test_report_from_smoke_runs(results, tmp_path):
-    episodes, curves = load_runs(results, "smoke")
-    assert set(episodes["variant"]) == {"soft", "residual"} and set(episodes["checkpoint"]) == {
-        "final",
-        "best",
-    }
-    paths = write_curves(curves, episodes, tmp_path, "cmd", ("HalfCheetah-v5",))
-    assert {path.name for path in paths} == {f"curves_table{t}_HalfCheetah-v5.png" for t in (1, 2, 3)}
-    from benchmarks import report
-
-    assert (
-        report.main(
-            [
-                "--budget",
-                "smoke",
-                "--results-dir",
-                str(results),
-                "--out",
-                str(tmp_path / "r"),
-                "--bootstrap-reps",
-                "50",
-            ]
-        )
-        == 0
-    )
-    assert "Residual PPO" in (tmp_path / "r" / "table2.md").read_text()
-    assert json.loads((tmp_path / "r" / "summary.json").read_text())["command"].startswith(
-        "python -m benchmarks.report"
-    )
-    runs = pd.read_csv(tmp_path / "r" / "runs.csv", comment="#")
-    assert sorted(runs["variant"]) == ["residual", "soft"] and (runs["timesteps"] == 4096).all()
-    assert (runs["steps_per_second"] > 0).all() and runs["resumed_from"].isna().all()
-    seeds = pd.read_csv(tmp_path / "r" / "seeds.csv", comment="#")
-    # Table II's prior row is the Soft PPO run's best checkpoint, so the two must agree seed by seed.
-    prior = seeds[seeds["variant"] == "prior"].set_index("seed")
-    soft_best = seeds[(seeds["variant"] == "soft") & (seeds["checkpoint"] == "best")].set_index("seed")
-    assert len(prior) == 1 and prior["basic_return"].equals(soft_best["basic_return"])
-    assert (
-        len(seeds) == 5 and (seeds["n_episodes"] == 2).all()
-    )  # soft x2, residual x2, prior: smoke's 2 episodes
-
-
-def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatch):
-    import os
-
-    from benchmarks import runlock as training
-
-    run_dir = SOFT.run_dir(tmp_path)
-    lock = training.acquire_lock(run_dir)  # held by this (live) process
-    assert training.is_locked(run_dir) and run_cli.run_state(SOFT, tmp_path) == "running"
-    with pytest.raises(training.RunLocked):
-        run_one(SOFT, tmp_path)
-    monkeypatch.setattr(run_cli, "_run_in_worker", lambda *args: pytest.fail("a locked run was started"))
-    scheduler = run_cli.Scheduler([SOFT], tmp_path, workers=1, command="x")
-    assert scheduler.run() == {} and scheduler.elsewhere == [SOFT]
-    # A lock whose process died (same host, dead pid) or whose heartbeat is old is stale.
-    lock.write_text(json.dumps({"host": training.platform.node(), "pid": 2**22 + 12345}))
-    assert not training.is_locked(run_dir)
-    lock.write_text(json.dumps({"host": "elsewhere", "pid": 1}))
-    assert training.is_locked(run_dir)
-    old = lock.stat().st_mtime - training.STALE_LOCK_SECONDS - 1
-    os.utime(lock, (old, old))
-    assert not training.is_locked(run_dir)
-    assert training.acquire_lock(run_dir) == lock  # replaces the stale lock
-
-
-def test_two_runners_taking_over_one_stale_lock_do_not_both_get_it(tmp_path, monkeypatch):
-    import os
-
-    from benchmarks import runlock
-
-    run_dir = SOFT.run_dir(tmp_path)
-    lock = runlock.acquire_lock(run_dir)
-    lock.write_text(json.dumps({"host": "another-machine", "pid": 1}))  # runner A's fresh lock
-    # Runner B looked while the lock was still stale (first is_locked: False); A has replaced it since.
-    answers = iter([False])
-    real_is_locked = runlock.is_locked
-    monkeypatch.setattr(runlock, "is_locked", lambda d: next(answers, None) or real_is_locked(d))
-    with pytest.raises(runlock.RunLocked):
-        runlock.acquire_lock(run_dir)
-    assert json.loads(lock.read_text())["host"] == "another-machine"  # A's lock survives
-    monkeypatch.setattr(runlock, "is_locked", real_is_locked)
-    # While a takeover marker is held, a stale lock is left to the runner holding it...
-    old = lock.stat().st_mtime - runlock.STALE_LOCK_SECONDS - 1
-    os.utime(lock, (old, old))
-    marker = lock.with_name(lock.name + ".takeover")
-    marker.touch()
-    with pytest.raises(runlock.RunLocked, match="taken over"):
-        runlock.acquire_lock(run_dir)
-    assert lock.exists() and marker.exists()
-    # ...and a marker left by a process that died mid-takeover is cleared, so the next attempt wins.
-    older = marker.stat().st_mtime - runlock.STALE_TAKEOVER_SECONDS - 1
-    os.utime(marker, (older, older))
-    with pytest.raises(runlock.RunLocked):
-        runlock.acquire_lock(run_dir)
-    assert not marker.exists()
-    assert runlock.acquire_lock(run_dir) == lock and not marker.exists()
-    assert json.loads(lock.read_text())["pid"] == os.getpid()
-
-
-def test_run_of_a_dead_process_is_taken_back(tmp_path, monkeypatch):
-    from benchmarks.runlock import acquire_lock
-
-    lock = acquire_lock(SOFT.run_dir(tmp_path))
-    lock.write_text(json.dumps({"host": "another-machine", "pid": 1}))  # live for now: fresh heartbeat
-    started = []
-
-    def fake_run(spec, results_dir, command):
-        started.append(spec)
-        spec.run_dir(results_dir).mkdir(parents=True, exist_ok=True)
-        (spec.run_dir(results_dir) / "result.json").write_text("{}")
-        return "finished"
-
-    monkeypatch.setattr(run_cli, "_run_in_worker", fake_run)
-    # While this runner waits for the prior, the other process dies and its lock disappears.
-    monkeypatch.setattr(run_cli.time, "sleep", lambda seconds: lock.unlink())
-    scheduler = run_cli.Scheduler([SOFT, RESIDUAL], tmp_path, workers=1, command="x")
-    assert scheduler.run() == {} and started == [SOFT, RESIDUAL] and scheduler.elsewhere == []
-
-
-def test_curve_table_of_a_smoke_run(results, tmp_path):
-    from benchmarks.curve_table import curve_table, main
-
-    run_dir = SOFT.run_dir(results)
-    table = curve_table([run_dir])
-    evaluations = pd.read_csv(run_dir / "evaluations.csv")
-    assert list(table.index) == sorted(evaluations["timesteps"].unique())
-    first = evaluations[evaluations["timesteps"] == table.index[0]]["basic_return"].mean()
-    assert table.iloc[0]["HalfCheetah-v5/soft/seed0 basic"] == round(first)
-    assert "HalfCheetah-v5/soft/seed0 approx_kl" in table.columns
-    assert main([str(run_dir), "--out", str(tmp_path / "c.md")]) == 0
-    assert (tmp_path / "c.md").read_text().startswith("# Periodic evaluations")
-    with pytest.raises(SystemExit, match="no evaluations.csv"):
-        curve_table([tmp_path])
-
-
 def test_customize_block_reaches_the_customizations_only(results, tmp_path):
     from sb3_rpg import hyperparams
 
@@ -626,125 +368,6 @@ def test_customize_block_reaches_the_customizations_only(results, tmp_path):
     assert training.stale_reason(soft, results) is None
     model = training.build_model(residual, tmp_path / "run", results)
     assert model.desired_kl == 0.02 and model.prior_coef == 0.17
-
-
-def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_path):
-    from benchmarks import records
-
-    repo = tmp_path / "repo"
-    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
-    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)  # noqa: E731
-    git("init", "-q")
-    (repo / ".gitignore").write_text("runs/\n")  # as benchmarks/runs/ is: records are added with -f
-    runs = repo / "runs"
-    soft, residual = SOFT.run_dir(runs), RESIDUAL.run_dir(runs)
-    record = {"config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "result.json"}
-    record |= {"logs/progress.csv"}
-    # A finished prior keeps its best checkpoint (Table II starts from it); a customization does not.
-    assert {p.relative_to(soft).as_posix() for p in records.record_files(soft)} == record | {
-        "checkpoints/best.zip",
-        "checkpoints/best_vecnormalize.pkl",
-    }
-    assert {p.relative_to(residual).as_posix() for p in records.record_files(residual)} == record
-    added, dropped = records.stage(runs, "smoke")
-    assert len(added) == 2 * len(record) + 2 and dropped == []
-    tracked = set(git("ls-files").stdout.split())
-    assert "runs/smoke/HalfCheetah-v5/soft/seed0/checkpoints/best.zip" in tracked
-    assert not any("tfevents" in path or "/monitor/" in path or "last" in path for path in tracked)
-
-    # An unfinished run commits its resume point and its best checkpoint so far...
-    (residual / "result.json").unlink()
-    for name in ("last.zip", "last_vecnormalize.pkl"):
-        shutil.copyfile(residual / "checkpoints" / name, residual / "checkpoints" / name.replace("last", "resume-4096"))
-    state = {"step": 4096, "next_eval": 6144, "best_value": 1.0, "best_step": 2048, "train_seconds": 1.0}
-    (residual / "checkpoints" / "resume.json").write_text(json.dumps(state))
-    # (with keep_resume_points, the frequent commits leave unfinished runs' checkpoints alone)
-    added, dropped = records.stage(runs, "smoke", keep_resume_points=True)
-    in_progress = ("residual/seed0/checkpoints", "residual/seed0/logs")
-    assert not [p for p in added if any(part in p.as_posix() for part in in_progress)]
-    assert [p.name for p in dropped] == ["result.json"]  # deleted here: untracked, not re-added
-    assert "runs/smoke/HalfCheetah-v5/residual/seed0/logs/progress.csv" in git("ls-files").stdout
-    added, dropped = records.stage(runs, "smoke")
-    names = {p.name for p in records.record_files(residual)}
-    assert {"resume.json", "resume-4096.zip", "resume-4096_vecnormalize.pkl", "best.zip"} <= names
-    assert dropped == [] and set(records.record_files(residual)) <= set(added)
-    # A newer resume point replaces the old one on disk; keep_resume_points leaves git's consistent one.
-    ckpt = residual / "checkpoints"
-    for suffix in (".zip", "_vecnormalize.pkl"):
-        (ckpt / f"resume-4096{suffix}").rename(ckpt / f"resume-6144{suffix}")
-    (ckpt / "resume.json").write_text(json.dumps(state | {"step": 6144}))
-    added, dropped = records.stage(runs, "smoke", keep_resume_points=True)
-    assert dropped == [] and not [p for p in added if "checkpoints" in p.as_posix() and "residual" in p.as_posix()]
-    assert "runs/smoke/HalfCheetah-v5/residual/seed0/checkpoints/resume-4096.zip" in git("ls-files").stdout
-    for suffix in (".zip", "_vecnormalize.pkl"):
-        (ckpt / f"resume-6144{suffix}").rename(ckpt / f"resume-4096{suffix}")
-    (ckpt / "resume.json").write_text(json.dumps(state))
-    # ...and once it finishes, its resume point and best checkpoint leave git (they stay on disk).
-    (residual / "result.json").write_text("{}")
-    added, dropped = records.stage(runs, "smoke")
-    assert {p.name for p in dropped} == {
-        "resume.json", "resume-4096.zip", "resume-4096_vecnormalize.pkl", "best.zip", "best_vecnormalize.pkl"
-    }
-    assert (residual / "checkpoints" / "best.zip").is_file()
-    assert not [path for path in git("ls-files").stdout.split() if "residual/seed0/checkpoints" in path]
-    # A results folder outside git, or none at all: a clear error, nothing staged.
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    assert records.main(["--budget", "smoke", "--results-dir", str(outside)]) == 2
-    assert records.main(["--budget", "smoke", "--results-dir", str(tmp_path / "missing")]) == 2
-
-
-def test_a_killed_run_continues_from_its_committed_record_in_a_fresh_clone(results, tmp_path, monkeypatch):
-    from benchmarks import records
-
-    repo = tmp_path / "repo"
-    runs = repo / "runs"
-    shutil.copytree(SOFT.run_dir(results), SOFT.run_dir(runs))  # the finished prior
-    kill_after_first_resume_point(RESIDUAL, runs, monkeypatch)
-    monkeypatch.undo()
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q", str(repo)], check=True)
-    (repo / ".gitignore").write_text("runs/\n")
-    records.stage(runs, "smoke")
-    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "records"], check=True)
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
-    clone_runs = clone / "runs"
-    # Only the record travelled: of the logs, the progress CSV, not tensorboard's events nor Monitor files.
-    cloned_dir = RESIDUAL.run_dir(clone_runs)
-    cloned = {path.relative_to(cloned_dir).as_posix() for path in cloned_dir.rglob("*")}
-    assert "logs/progress.csv" in cloned and not [name for name in cloned if "tfevents" in name or "monitor" in name]
-    # Every file of the clone has the clone's age: the prior is compared by content, so not stale.
-    assert run_cli.run_state(SOFT, clone_runs) == "finished"
-    assert run_cli.run_state(RESIDUAL, clone_runs) == "partial"
-    result = run_one(RESIDUAL, clone_runs, command="second")
-    assert result["resumed_from"] == [2048] and result["timesteps"] == BUDGETS["smoke"].timesteps
-    assert yaml.safe_load((RESIDUAL.run_dir(clone_runs) / "config.yaml").read_text())["command"] == "first"
-    assert training.stale_reason(RESIDUAL, clone_runs) is None
-
-
-def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, monkeypatch, capsys):
-    from benchmarks import records
-
-    for variable in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.setenv(variable, "t@t")
-    repo = tmp_path / "repo"
-    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
-    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)  # noqa: E731
-    git("init", "-q")
-    (repo / ".gitignore").write_text("runs/\n")
-    (repo / "notes.md").write_text("someone's work in progress")
-    git("add", "notes.md")
-    argv = ["--budget", "smoke", "--results-dir", str(repo / "runs"), "--commit"]
-    assert records.main(argv) == 2  # other changes staged: no commit
-    assert "other changes are staged" in capsys.readouterr().err
-    git("commit", "-qm", "notes")
-    assert records.main(argv) == 0
-    assert capsys.readouterr().out.strip() == "Records: runs/smoke, 2 runs finished, 0 in progress"
-    committed = git("show", "--name-only", "--format=", "HEAD").stdout.split()
-    assert "runs/smoke/HalfCheetah-v5/residual/seed0/result.json" in committed and "notes.md" not in committed
-    assert records.main(argv) == 0
-    assert capsys.readouterr().out.strip() == "records unchanged: nothing to commit"
 
 
 def test_throughput_block_uses_the_grid_settings():
