@@ -74,13 +74,14 @@ def parse_target(text: str) -> tuple[Path, str]:
     return run_dir, checkpoint or "last"
 
 
-def prior_path(run_dir: Path) -> Path:
+def prior_path(run_dir: Path) -> tuple[Path, str]:
+    """The run's prior: its path, and that path as ``result.json`` gives it (relative to the results root)."""
     result = json.loads((run_dir / "result.json").read_text())
     if not result.get("prior"):
         raise SystemExit(f"{run_dir}: not a customisation run (result.json names no prior)")
-    # result.json's paths are relative to the results root, which holds '<budget>/<env>/<variant>/seed<k>'.
+    # The results root holds '<budget>/<env>/<variant>/seed<k>', the run's name.
     root = run_dir.resolve().parents[len(Path(result["run"]).parts) - 1]
-    return root / result["prior"]["model"]
+    return root / result["prior"]["model"], result["prior"]["model"]
 
 
 def handover(
@@ -141,12 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     targets = [parse_target(target) for target in args.targets]
     for run_dir, checkpoint in targets:
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        model_path, prior_model = run_dir / "checkpoints" / f"{checkpoint}.zip", prior_path(run_dir)
+        model_path = run_dir / "checkpoints" / f"{checkpoint}.zip"
+        prior_model, prior_name = prior_path(run_dir)
         customised, prior = Actor.load(model_path), Actor.load(prior_model)
         env = gym.make(config["env_id"], reward="full")
         sources.append(
-            f"- `{config['run']}:{checkpoint}`: sha256 `{sha256(model_path)[:16]}`; prior `{prior_model.name}` of "
-            f"`{prior_model.parents[1].relative_to(prior_model.parents[5])}`, sha256 `{sha256(prior_model)[:16]}`"
+            f"- `{config['run']}:{checkpoint}`: sha256 `{sha256(model_path)[:16]}`; "
+            f"prior `{prior_name}`, sha256 `{sha256(prior_model)[:16]}`"
         )
         for switch in args.switch:
             episodes = np.array(
