@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # torch 2.13.0 is installed first and pinned: an unpinned torch pulls several GB of CUDA wheels.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup test test-all demo throughput clean
+.PHONY: setup test test-all lint demo throughput clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: setup
 
 test-all: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m ""
+
+lint: setup
+	$(PY) -m pip install -q -e ".[lint]"
+	$(PY) -m ruff check .
 
 demo: setup
 	OMP_NUM_THREADS=1 $(PY) -m sb3_rpg.demo

@@ -160,7 +160,7 @@ def summarize(episodes: pd.DataFrame, paper: dict[str, Any]) -> pd.DataFrame:
     summary = pd.DataFrame(
         rows,
         columns=[
-            *"env variant checkpoint quantity mean std seed_std".split(),
+            *["env", "variant", "checkpoint", "quantity", "mean", "std", "seed_std"],
             "n_episodes",
             "n_seeds",
             "paper_mean",
@@ -240,10 +240,12 @@ def _preamble(title: str, command: str, budget: str) -> list[str]:
         "",
         f"Produced by: `{command}` (budget `{budget}`).",
         "",
-        "*ours*: mean ± std over all final-evaluation episodes of all seeds (number of seeds in "
-        "parentheses); "
-        "*paper*: reference values transcribed from the paper (`benchmarks/paper_results.yml`, 500 episodes "
-        "over 5 seeds, 5M steps); Δ = ours − paper. — : not run yet / not reported.",
+        (
+            "*ours*: mean ± std over all final-evaluation episodes of all seeds (number of seeds in "
+            "parentheses); *paper*: reference values transcribed from the paper "
+            "(`benchmarks/paper_results.yml`, 500 episodes over 5 seeds, 5M steps); Δ = ours − paper. "
+            "— : not run yet / not reported."
+        ),
         "",
     ]
 
@@ -275,18 +277,22 @@ def table2_lines(summary: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, 
     """Table II: per env, rows Prior/Greedy/KL/Residual/Full, four quantities; first the best
     checkpoints (the paper's protocol), then the final ones beside the same paper values."""
     lines = [
-        "Best checkpoints (by total return; the prior: Soft PPO's best by basic return), "
-        "evaluated on the full task.",
+        (
+            "Best checkpoints (by total return; the prior: Soft PPO's best by basic return), "
+            "evaluated on the full task."
+        ),
         "",
     ]
     sections = (
         ("best", ""),
         (
             "final",
-            "Final checkpoints (the prior row: still its best checkpoint), beside the same paper values "
-            "(the paper prints one Table II). A customisation's best checkpoint by total return is often "
-            "its first one after the critic warm-up, i.e. nearly the prior; the final one shows where "
-            "training went.",
+            (
+                "Final checkpoints (the prior row: still its best checkpoint), beside the same paper values "
+                "(the paper prints one Table II). A customisation's best checkpoint by total return is "
+                "often its first one after the critic warm-up, i.e. nearly the prior; the final one shows "
+                "where training went."
+            ),
         ),
     )
     for env in envs:

@@ -14,12 +14,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on the benchmark machines
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy.stats import trim_mean  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy.stats import trim_mean
 
-from benchmarks.config import TABLES, VARIANTS  # noqa: E402
+from benchmarks.config import TABLES, VARIANTS
 
 LABELS = {"prior": "Prior Policy", **{name: variant.label for name, variant in VARIANTS.items()}}
 #: Per table: the variants drawn and the quantities (one panel each) of the learning curves.

@@ -18,19 +18,19 @@ import os
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
 
-import argparse  # noqa: E402
-import multiprocessing  # noqa: E402
-import shlex  # noqa: E402
-import shutil  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import multiprocessing
+import shlex
+import shutil
+import sys
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-from benchmarks.config import (  # noqa: E402
+from benchmarks.config import (
     BUDGETS,
     DEFAULT_RUNS_DIR,
     TABLES,
@@ -148,7 +148,7 @@ def _run_in_worker(spec: RunSpec, results_dir: Path, command: str) -> str:
         run_one(spec, results_dir, command)
     except RunLocked:
         return ELSEWHERE
-    except Exception:  # a crashed run must not take the grid down; its dependents are skipped
+    except Exception:  # noqa: BLE001 -- a crashed run must not take the grid down; dependents are skipped
         text = traceback.format_exc()
         run_dir = spec.run_dir(results_dir)
         run_dir.mkdir(parents=True, exist_ok=True)

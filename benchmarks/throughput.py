@@ -33,7 +33,7 @@ from sb3_rpg import ResidualPPO, SoftPPO
 
 RESULTS = Path(__file__).parent / "results"
 # The developers' reference setting: 8 envs x 512 steps, minibatch 512, 5 epochs.
-HYPERPARAMS = dict(n_steps=512, batch_size=512, n_epochs=5, verbose=0)
+HYPERPARAMS = {"n_steps": 512, "batch_size": 512, "n_epochs": 5, "verbose": 0}
 
 
 def build(name: str, env_id: str, seed: int, hyperparams: dict[str, Any], n_envs: int, normalize: dict[str, Any]):
@@ -145,11 +145,13 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
-        f"Throughput on {env_id} ({n_envs} envs, n_steps {hyperparams['n_steps']}, batch "
-        f"{hyperparams['batch_size']}, {hyperparams['n_epochs']} epochs"
-        f"{', the grid block of ppo.yml' if args.block else ''}"
-        f"{adaptive_lr_note(hyperparams)}, 1 torch thread), "
-        f"median of {args.rounds} interleaved rounds of {args.steps_per_round} steps.",
+        (
+            f"Throughput on {env_id} ({n_envs} envs, n_steps {hyperparams['n_steps']}, batch "
+            f"{hyperparams['batch_size']}, {hyperparams['n_epochs']} epochs"
+            f"{', the grid block of ppo.yml' if args.block else ''}"
+            f"{adaptive_lr_note(hyperparams)}, 1 torch thread), "
+            f"median of {args.rounds} interleaved rounds of {args.steps_per_round} steps."
+        ),
         f"Produced by: `{result['command']}`",
         "",
         "| algorithm | steps per CPU second (median) | ratio to PPO | steps per wall second (median) | wall ratio |",

@@ -30,14 +30,6 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
 import sb3_rpg
-from benchmarks.config import (
-    BUDGETS,
-    PRIOR_VARIANT,
-    VARIANTS,
-    RunSpec,
-    algorithm_kwargs,
-    coefficients,
-)
 from benchmarks.checkpoints import (
     ResumeState,
     checkpoint_files,
@@ -45,6 +37,14 @@ from benchmarks.checkpoints import (
     load_resume_state,
     save_checkpoint,
     write_atomic,
+)
+from benchmarks.config import (
+    BUDGETS,
+    PRIOR_VARIANT,
+    VARIANTS,
+    RunSpec,
+    algorithm_kwargs,
+    coefficients,
 )
 from benchmarks.evaluation import FINAL_EVAL_SEED, PeriodicEvaluation, evaluate, summary
 from benchmarks.runlock import acquire_lock
@@ -128,6 +128,7 @@ def _git_commit() -> str | None:
             cwd=Path(__file__).parent,
             capture_output=True,
             text=True,
+            check=False,
             timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
@@ -195,9 +196,9 @@ def build_model(spec: RunSpec, run_dir: Path, results_dir: Path) -> SoftPPO:
     kwargs = algorithm_kwargs(ppo)
     coefs = coefficients(spec.env, spec.variant)
     env = make_env(spec, run_dir)
-    common = dict(
-        seed=spec.seed, verbose=0, device="cpu", ent_coef=coefs["ent_coef"], entropy_mode=variant.entropy_mode
-    )
+    common = {
+        "seed": spec.seed, "verbose": 0, "device": "cpu", "ent_coef": coefs["ent_coef"], "entropy_mode": variant.entropy_mode
+    }
     if variant.algorithm == "ResidualPPO":
         prior_model, prior_stats = prior_paths(spec, results_dir)
         # Raw env: ResidualPPO normalizes with the prior's frozen statistics; the actor's architecture is

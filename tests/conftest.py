@@ -11,7 +11,7 @@ import pytest
 # (python -m pytest does that, and pyproject's pythonpath), and with a bare `pytest` too thanks to this line.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from smoke_runs import RESIDUAL, SOFT  # noqa: E402
+from smoke_runs import RESIDUAL, SOFT
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import torch as th
 from sb3_rpg import ResidualPPO, SoftPPO
 from sb3_rpg.common.adaptive_lr import adapt_learning_rate, check_desired_kl, rollout_kl
 
-FAST = dict(n_steps=64, batch_size=32, n_epochs=2, device="cpu")
+FAST = {"n_steps": 64, "batch_size": 32, "n_epochs": 2, "device": "cpu"}
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from smoke_runs import RESIDUAL, SOFT, Killed, kill_after_first_resume_point  # tests/smoke_runs.py
 
 from benchmarks import run as run_cli
 from benchmarks import training
@@ -33,7 +34,6 @@ from benchmarks.evaluation import FINAL_EVAL_SEED, evaluate
 from benchmarks.report import load_runs
 from benchmarks.runlock import lock_path
 from benchmarks.training import is_finished, prior_paths, run_one
-from smoke_runs import RESIDUAL, SOFT, Killed, kill_after_first_resume_point  # tests/smoke_runs.py
 
 
 def test_grid_tables_envs_variants_seeds():

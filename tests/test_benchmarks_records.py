@@ -9,12 +9,12 @@ import subprocess
 
 import pytest
 import yaml
+from smoke_runs import RESIDUAL, SOFT, kill_after_first_resume_point  # tests/smoke_runs.py
 
 from benchmarks import run as run_cli
 from benchmarks import training
 from benchmarks.config import BUDGETS
 from benchmarks.training import run_one
-from smoke_runs import RESIDUAL, SOFT, kill_after_first_resume_point  # tests/smoke_runs.py
 
 
 def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatch):
@@ -97,7 +97,7 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
 
     repo = tmp_path / "repo"
     shutil.copytree(results / "smoke", repo / "runs" / "smoke")
-    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)  # noqa: E731
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)
     git("init", "-q")
     (repo / ".gitignore").write_text("runs/\n")  # as benchmarks/runs/ is: records are added with -f
     runs = repo / "runs"
@@ -194,7 +194,7 @@ def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, 
         monkeypatch.setenv(variable, "t@t")
     repo = tmp_path / "repo"
     shutil.copytree(results / "smoke", repo / "runs" / "smoke")
-    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)  # noqa: E731
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)
     git("init", "-q")
     (repo / ".gitignore").write_text("runs/\n")
     (repo / "notes.md").write_text("someone's work in progress")

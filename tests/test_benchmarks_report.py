@@ -6,11 +6,11 @@ import json
 
 import pandas as pd
 import pytest
+from smoke_runs import SOFT  # tests/smoke_runs.py
 
 from benchmarks.config import TABLES
 from benchmarks.report import load_runs, summarize, write_tables
 from benchmarks.report_figures import aggregate_table, write_aggregate, write_curves
-from smoke_runs import SOFT  # tests/smoke_runs.py
 
 
 def fake_episodes() -> pd.DataFrame:

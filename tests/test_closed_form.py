@@ -28,16 +28,16 @@ STEPS = 15_000
 # Small, fast learner: the mean and log-std are all it has to find (the observation never changes). The
 # learning rate decays to 0 so that the last iterate sits at the optimum instead of jittering around it,
 # as PPO's iterates do at a constant learning rate.
-TRAIN = dict(
-    n_steps=256,
-    batch_size=64,
-    n_epochs=10,
-    learning_rate=LinearSchedule(3e-3, 0.0, 1.0),
-    gamma=0.0,
-    gae_lambda=0.0,
-    policy_kwargs=dict(net_arch=[16]),
-    seed=0,
-)
+TRAIN = {
+    "n_steps": 256,
+    "batch_size": 64,
+    "n_epochs": 10,
+    "learning_rate": LinearSchedule(3e-3, 0.0, 1.0),
+    "gamma": 0.0,
+    "gae_lambda": 0.0,
+    "policy_kwargs": {"net_arch": [16]},
+    "seed": 0,
+}
 
 
 class QuadraticBandit(gym.Env):
@@ -76,7 +76,7 @@ def test_soft_ppo_reaches_the_max_entropy_optimum():
 
 def gaussian_prior(mean: float, std: float) -> PPO:
     """A PPO policy that is exactly N(mean, std²) on the bandit's observation."""
-    prior = PPO("MlpPolicy", bandit_env(), policy_kwargs=dict(net_arch=[16]), seed=0)
+    prior = PPO("MlpPolicy", bandit_env(), policy_kwargs={"net_arch": [16]}, seed=0)
     with th.no_grad():
         prior.policy.action_net.weight.zero_()
         prior.policy.action_net.bias.fill_(mean)

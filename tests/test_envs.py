@@ -99,7 +99,7 @@ def test_reward_terms_match_mujoco_state(env_id: str) -> None:
 @pytest.mark.parametrize("joint", sorted(CHEETAH_QPOS_INDEX))
 def test_half_cheetah_joint_choice(joint: str) -> None:
     for env, before, action, (_, _, _, _, info) in _random_rollout(HALF_CHEETAH_ID, n_steps=15, joint=joint):
-        basic, addon, metric = _expected_terms(HALF_CHEETAH_ID, env, before, action, joint=joint)
+        _basic, addon, metric = _expected_terms(HALF_CHEETAH_ID, env, before, action, joint=joint)
         assert info["addon_reward"] == pytest.approx(addon, rel=1e-12, abs=1e-12)
         assert info["addon_metric"] == pytest.approx(metric, rel=1e-12, abs=1e-12)
         assert info["addon_metric"] >= 0.0

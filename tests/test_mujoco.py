@@ -7,7 +7,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from sb3_rpg import ResidualPPO, SoftPPO
 from sb3_rpg.envs import HALF_CHEETAH_ID, evaluate_episodes
 
-FAST = dict(n_steps=128, batch_size=64, n_epochs=2, seed=0)
+FAST = {"n_steps": 128, "batch_size": 64, "n_epochs": 2, "seed": 0}
 
 
 def test_soft_then_residual_on_half_cheetah(tmp_path):

@@ -13,7 +13,7 @@ from sb3_rpg import ResidualPPO, SoftPPO
 from sb3_rpg.common.buffers import NonFiniteLogProbError
 from sb3_rpg.common.prior import FrozenObsNormalize, actor_state_dict
 
-FAST = dict(n_steps=64, batch_size=32, n_epochs=2)
+FAST = {"n_steps": 64, "batch_size": 32, "n_epochs": 2}
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from sb3_rpg import SoftPPO
 from sb3_rpg.common.buffers import SoftRolloutBuffer
 
-FAST = dict(n_steps=64, batch_size=32, n_epochs=2, seed=3)
+FAST = {"n_steps": 64, "batch_size": 32, "n_epochs": 2, "seed": 3}
 ALPHA = 0.2
 
 

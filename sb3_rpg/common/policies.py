@@ -51,7 +51,7 @@ class RPGActorCriticPolicy(ActorCriticPolicy):
         if not self.state_dependent_std:
             return
         if not isinstance(self.action_dist, DiagGaussianDistribution):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 -- a wrong action space is a bad value, as in SB3
                 "state_dependent_std=True needs a diagonal Gaussian policy (a Box action space, use_sde=False); "
                 f"got {type(self.action_dist).__name__}"
             )

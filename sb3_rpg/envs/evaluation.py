@@ -134,7 +134,9 @@ def _resolve_normalizer(
         with open(vec_normalize, "rb") as handle:
             loaded = pickle.load(handle)
         if not isinstance(loaded, VecNormalize):
-            raise ValueError(f"{vec_normalize!s} does not hold a VecNormalize but a {type(loaded).__name__}.")
+            raise ValueError(  # noqa: TRY004 -- the file's content is wrong, not the argument's type
+                f"{vec_normalize!s} does not hold a VecNormalize but a {type(loaded).__name__}."
+            )
         loaded.training = False
         loaded.norm_reward = False
         vec_normalize = loaded

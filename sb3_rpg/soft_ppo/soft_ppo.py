@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import torch as th
 from gymnasium import spaces
@@ -13,13 +13,12 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
+from typing_extensions import Self  # typing.Self needs Python 3.11
 
 from sb3_rpg.common.adaptive_lr import adapt_learning_rate, check_desired_kl, rollout_kl
 from sb3_rpg.common.buffers import SoftDictRolloutBuffer, SoftRewardMixin, SoftRolloutBuffer
 from sb3_rpg.common.checks import check_coef
 from sb3_rpg.common.policies import POLICY_ALIASES
-
-SelfSoftPPO = TypeVar("SelfSoftPPO", bound="SoftPPO")
 
 # entropy_mode -> (α in the reward, α in the loss), paper Sec. III-A and Table I.
 ENTROPY_MODES: dict[str, tuple[bool, bool]] = {
@@ -169,7 +168,7 @@ class SoftPPO(PPO):
 
     @classmethod
     def load(  # type: ignore[override]
-        cls: type[SelfSoftPPO],
+        cls,
         path: Any,
         env: GymEnv | None = None,
         device: th.device | str = "auto",
@@ -177,7 +176,7 @@ class SoftPPO(PPO):
         print_system_info: bool = False,
         force_reset: bool = True,
         **kwargs: Any,
-    ) -> SelfSoftPPO:
+    ) -> Self:
         """SB3's ``load``; an ``ent_coef`` keyword sets :attr:`alpha` (SB3 would set the loss's share only,
         silently turning Soft PPO into Repeat-Entropy PPO)."""
         alpha = kwargs.pop("ent_coef", None)
@@ -241,14 +240,14 @@ class SoftPPO(PPO):
         return complete
 
     def learn(
-        self: SelfSoftPPO,
+        self,
         total_timesteps: int,
         callback: Any = None,
         log_interval: int = 1,
         tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-    ) -> SelfSoftPPO:
+    ) -> Self:
         """SB3's ``learn``; the tensorboard run is named after the class unless ``tb_log_name`` is given."""
         return super().learn(
             total_timesteps=total_timesteps,

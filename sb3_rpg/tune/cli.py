@@ -10,8 +10,8 @@ from pathlib import Path
 import optuna
 
 from sb3_rpg.tune.config import (
-    CUSTOMIZE_KEY,
     ALGOS,
+    CUSTOMIZE_KEY,
     OBJECTIVES,
     PRUNERS,
     SAMPLERS,
