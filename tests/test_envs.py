@@ -189,3 +189,28 @@ def test_bad_reward_mode_lists_valid_ones(env_id: str) -> None:
 def test_bad_joint_lists_valid_ones() -> None:
     with pytest.raises(ValueError, match="'bthigh', 'bshin', 'bfoot'"):
         gym.make(HALF_CHEETAH_ID, joint="fthigh")
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_known_model_warning_is_silent(env_id: str, capfd: pytest.CaptureFixture[str]) -> None:
+    # MuJoCo 4 prints a deprecation of Gymnasium's own XML when the model compiles; users can't act on it.
+    gym.make(env_id).close()
+    out, err = capfd.readouterr()
+    assert "settotalmass" not in out + err
+
+
+def test_other_model_warnings_become_python_warnings() -> None:
+    import mujoco
+
+    from sb3_rpg.envs.base import quiet_known_model_warnings
+
+    before = mujoco.get_mju_user_warning()
+    with quiet_known_model_warnings():
+        handler = mujoco.get_mju_user_warning()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            handler("compiler attribute 'settotalmass' is deprecated and will be removed")
+            handler("Nan, Inf or huge value in QACC at DOF 0")
+    assert [str(w.message) for w in caught] == ["MuJoCo: Nan, Inf or huge value in QACC at DOF 0"]
+    assert caught[0].category is RuntimeWarning
+    assert mujoco.get_mju_user_warning() is before

@@ -13,8 +13,12 @@ which the paper adds a task-specific *add-on* reward r_R. :class:`AddonRewardMix
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import Any, ClassVar, SupportsFloat
 
+import mujoco
 import numpy as np
 from gymnasium import utils
 
@@ -23,6 +27,32 @@ REWARD_MODES: tuple[str, ...] = ("basic", "addon", "full")
 
 #: Keys every step's ``info`` carries, whatever the reward mode.
 INFO_KEYS: tuple[str, ...] = ("basic_reward", "addon_reward", "addon_metric")
+
+
+#: MuJoCo warnings about Gymnasium's own model files, not actionable by our users: MuJoCo 4 deprecates
+#: the ``settotalmass`` compiler attribute that half_cheetah.xml and others still set.
+KNOWN_MODEL_WARNINGS: tuple[str, ...] = ("compiler attribute 'settotalmass' is deprecated",)
+
+
+@contextlib.contextmanager
+def quiet_known_model_warnings() -> Iterator[None]:
+    """While loading a model: drop :data:`KNOWN_MODEL_WARNINGS`, turn any other MuJoCo warning into a
+    Python ``RuntimeWarning`` (MuJoCo would print it), then restore the previous handler."""
+    previous = mujoco.get_mju_user_warning()
+
+    def handle(message: str) -> None:
+        if any(known in message for known in KNOWN_MODEL_WARNINGS):
+            return
+        if previous is not None:
+            previous(message)
+        else:
+            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+    mujoco.set_mju_user_warning(handle)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
 
 
 def check_reward_mode(reward: str) -> str:
@@ -59,7 +89,8 @@ class AddonRewardMixin:
     def __init__(self, *, reward: str = "full", **kwargs: Any) -> None:
         # Validated before the (slow) MuJoCo model load so bad input fails fast.
         self.reward_mode = check_reward_mode(reward)
-        super().__init__(**kwargs)
+        with quiet_known_model_warnings():
+            super().__init__(**kwargs)
         # The base class recorded only its own arguments; without this, pickling or deep-copying
         # the env (e.g. in subprocess vector envs) would silently drop the reward mode.
         utils.EzPickle.__init__(self, reward=reward, **kwargs)
