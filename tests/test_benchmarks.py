@@ -240,13 +240,15 @@ def test_hyperparams_file_replaces_ppo_yml(tmp_path):
     block = yaml.safe_load((Path(__file__).resolve().parents[1] / "sb3_rpg/hyperparams/ppo.yml").read_text())
     block = block["Hopper-v5"]
     block["learning_rate"] = 1.234e-4
+    block["customize"] = {"learning_rate": 2.5e-5}
     ppo_file = tmp_path / "hopper.yml"
     ppo_file.write_text(yaml.safe_dump({"Hopper-v5": block}))
     grid = build_grid(
         "smoke", tables=(2,), envs=("Hopper",), variants=("residual",), seeds=(0,), ppo_file=ppo_file
     )
     assert [spec.variant for spec in grid] == ["soft", "residual"]  # the prior inherits the file too
-    assert all(spec.ppo()["learning_rate"] == 1.234e-4 for spec in grid)
+    # The prior takes the file's block, the customization its `customize:` overrides too.
+    assert [spec.ppo()["learning_rate"] for spec in grid] == [1.234e-4, 2.5e-5]
     assert make_spec("Hopper-v5", "soft", 0, "smoke").ppo()["learning_rate"] != 1.234e-4
     with pytest.raises(KeyError, match="HalfCheetah-v5 has no block"):
         build_grid("smoke", envs=("HalfCheetah",), ppo_file=ppo_file)
