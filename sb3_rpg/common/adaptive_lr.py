@@ -2,14 +2,19 @@
 it barely moved, so that each update's KL divergence stays near a target.
 
 The paper trained with rsl-rl's PPO, whose learning rate follows this rule (``desired_kl`` 0.01). SB3's
-``target_kl`` only stops an update's epochs early; here the learning rate itself adapts, once per update,
-from the KL divergence between the policy that collected the rollout and the updated one.
+``target_kl`` only stops an update's epochs early; here the learning rate itself adapts, on one of two
+schedules (``kl_adaptation``):
 
-This is rsl-rl's rule (factor 1.5, bounds, thresholds), not its schedule: rsl-rl adapts before every
-minibatch step, from the analytic Gaussian KL between the rollout's and the current policy, so its
-learning rate can move ``n_epochs × n_minibatches`` times per update where this one moves once. Adapting
-per minibatch would mean replacing SB3's ``PPO.train`` loop; once per update keeps that loop as it is, and
-the update-level KL is what ``desired_kl`` bounds in both.
+- ``"update"``: once per update, from the KL divergence between the policy that collected the rollout
+  and the updated one, over the whole rollout (:func:`rollout_kl`);
+- ``"minibatch"``: rsl-rl's schedule, before every optimizer step, from the KL divergence between the
+  rollout's policy and the current one on that step's minibatch (:func:`minibatch_kl`), so that the
+  learning rate can move ``n_epochs × n_minibatches`` times per update. It runs as an optimizer step
+  pre-hook, SB3's ``PPO.train`` loop untouched.
+
+Both use the rule of rsl-rl (factor 1.5, bounds, thresholds); the KL is Schulman's k3 sample estimate on
+the rollout's actions where rsl-rl computes the Gaussians' KL analytically (an SB3 rollout keeps the
+actions' log-probabilities, not the distributions).
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import DictRolloutBufferSamples, RolloutBufferSamples
 
 #: rsl-rl's factor and bounds (rsl_rl/algorithms/ppo.py, ``schedule == "adaptive"``).
 LR_FACTOR = 1.5
 MIN_LR = 1e-5
 MAX_LR = 1e-2
+#: When the learning rate adapts: once per update, or before each minibatch step (rsl-rl's).
+KL_ADAPTATIONS = ("update", "minibatch")
 
 
 def check_desired_kl(desired_kl: float | None) -> float | None:
@@ -36,6 +44,13 @@ def check_desired_kl(desired_kl: float | None) -> float | None:
     if not math.isfinite(desired_kl) or desired_kl <= 0:
         raise ValueError(f"desired_kl must be finite and > 0 (rsl-rl uses 0.01), got {desired_kl}")
     return float(desired_kl)
+
+
+def check_kl_adaptation(kl_adaptation: str) -> str:
+    """Return ``kl_adaptation``, or raise a ValueError unless it is one of :data:`KL_ADAPTATIONS`."""
+    if kl_adaptation not in KL_ADAPTATIONS:
+        raise ValueError(f"kl_adaptation must be one of {KL_ADAPTATIONS}, got {kl_adaptation!r}")
+    return kl_adaptation
 
 
 def adapt_learning_rate(learning_rate: float, kl: float, desired_kl: float) -> float:
@@ -51,6 +66,19 @@ def adapt_learning_rate(learning_rate: float, kl: float, desired_kl: float) -> f
     return learning_rate
 
 
+Samples = RolloutBufferSamples | DictRolloutBufferSamples
+
+
+def _k3_sum(policy: ActorCriticPolicy, batch: Samples) -> tuple[float, int]:
+    """Sum of ``(r - 1) - log r`` over the batch's samples (r = π_new/π_old), and their number."""
+    actions = batch.actions
+    if isinstance(policy.action_space, spaces.Discrete):  # as in PPO.train
+        actions = actions.long().flatten()
+    log_prob = policy.get_distribution(batch.observations).log_prob(actions)
+    log_ratio = log_prob - batch.old_log_prob
+    return float(((th.exp(log_ratio) - 1) - log_ratio).sum()), log_ratio.numel()
+
+
 @th.no_grad()
 def rollout_kl(policy: ActorCriticPolicy, buffer: RolloutBuffer, batch_size: int) -> float:
     """KL(π_old ‖ π_new) over the rollout's samples, estimated as SB3's ``approx_kl``
@@ -62,11 +90,14 @@ def rollout_kl(policy: ActorCriticPolicy, buffer: RolloutBuffer, batch_size: int
     """
     total, count = 0.0, 0
     for batch in buffer.get(batch_size):
-        actions = batch.actions
-        if isinstance(policy.action_space, spaces.Discrete):  # as in PPO.train
-            actions = actions.long().flatten()
-        _, log_prob, _ = policy.evaluate_actions(batch.observations, actions)
-        log_ratio = log_prob - batch.old_log_prob
-        total += float(((th.exp(log_ratio) - 1) - log_ratio).sum())
-        count += log_ratio.numel()
+        batch_total, batch_count = _k3_sum(policy, batch)
+        total += batch_total
+        count += batch_count
+    return total / max(count, 1)
+
+
+@th.no_grad()
+def minibatch_kl(policy: ActorCriticPolicy, batch: Samples) -> float:
+    """KL(π_old ‖ π) on one minibatch, estimated as :func:`rollout_kl` does, for the current policy."""
+    total, count = _k3_sum(policy, batch)
     return total / max(count, 1)

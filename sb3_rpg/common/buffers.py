@@ -10,7 +10,8 @@ applied to the whole rollout in one vectorised step (one batched forward pass of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -39,6 +40,9 @@ class SoftRewardMixin:
     - ``prior_rewards``: ``ω' · log π_prior(a|s)``.
     - ``rewards`` (SB3's field): the rewritten reward that GAE sees, ``env + entropy + prior``.
 
+    And ``current_batch``: the minibatch that :meth:`get` yielded last (None before), the one an update
+    is stepping on, for the per-minibatch adaptive learning rate (``kl_adaptation="minibatch"``).
+
     The coefficients are set by the algorithm before each rollout through :meth:`set_reward_terms`, so
     that a coefficient changed between rollouts (by a callback, say) takes effect at once. The rewrite
     always starts from ``env_rewards``: computing the returns twice on one rollout does not apply it twice.
@@ -56,10 +60,17 @@ class SoftRewardMixin:
     prior_log_prob_fn: PriorLogProbFn | None = None
     first_timestep: int = 0
     _rewritten: bool = False
+    current_batch: Any = None
 
     def reset(self) -> None:
         super().reset()  # type: ignore[misc]
         self._rewritten = False
+        self.current_batch = None
+
+    def get(self, batch_size: int | None = None) -> Generator[Any, None, None]:
+        for batch in super().get(batch_size):  # type: ignore[misc]
+            self.current_batch = batch
+            yield batch
 
     def set_reward_terms(
         self,

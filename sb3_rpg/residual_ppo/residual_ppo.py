@@ -123,6 +123,7 @@ class ResidualPPO(SoftPPO):
     :param target_kl: Limit the KL divergence between updates (None: no limit)
     :param desired_kl: rsl-rl's adaptive learning rate, as in :class:`SoftPPO` (None: SB3's schedule); it
         adapts only on updates after the critic warm-up, when the actor moves
+    :param kl_adaptation: ``"update"`` (default) or ``"minibatch"`` (rsl-rl's), as in :class:`SoftPPO`
     :param stats_window_size: Window size for the rollout logging (episodes)
     :param tensorboard_log: The log location for tensorboard (None: no logging)
     :param policy_kwargs: Arguments of the policy; None takes the prior's architecture
@@ -160,6 +161,7 @@ class ResidualPPO(SoftPPO):
         rollout_buffer_kwargs: dict[str, Any] | None = None,
         target_kl: float | None = None,
         desired_kl: float | None = None,
+        kl_adaptation: str = "update",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -217,6 +219,7 @@ class ResidualPPO(SoftPPO):
             rollout_buffer_kwargs=rollout_buffer_kwargs,
             target_kl=target_kl,
             desired_kl=desired_kl,
+            kl_adaptation=kl_adaptation,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, ClassVar
 
 import torch as th
@@ -15,7 +16,13 @@ from stable_baselines3.common.utils import update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from typing_extensions import Self  # typing.Self needs Python 3.11
 
-from sb3_rpg.common.adaptive_lr import adapt_learning_rate, check_desired_kl, rollout_kl
+from sb3_rpg.common.adaptive_lr import (
+    adapt_learning_rate,
+    check_desired_kl,
+    check_kl_adaptation,
+    minibatch_kl,
+    rollout_kl,
+)
 from sb3_rpg.common.buffers import SoftDictRolloutBuffer, SoftRewardMixin, SoftRolloutBuffer
 from sb3_rpg.common.checks import check_coef
 from sb3_rpg.common.policies import POLICY_ALIASES
@@ -66,8 +73,11 @@ class SoftPPO(PPO):
     :param desired_kl: rsl-rl's adaptive learning rate (the paper's PPO): after each update the learning
         rate is divided by 1.5 if the update's KL divergence exceeded ``2·desired_kl`` and multiplied by 1.5
         if it was below ``desired_kl / 2`` (bounds 1e-5 and 1e-2), starting from ``learning_rate``'s initial
-        value (:mod:`sb3_rpg.common.adaptive_lr`; rsl-rl applies the rule per minibatch, here it is
-        applied once per update). None (default): SB3's schedule.
+        value (:mod:`sb3_rpg.common.adaptive_lr`). None (default): SB3's schedule.
+    :param kl_adaptation: when the rule applies with ``desired_kl``: ``"update"`` (default) once per
+        update, on the update's KL divergence over the rollout; ``"minibatch"`` before every optimizer
+        step, on the KL divergence between the rollout's and the current policy on that step's minibatch,
+        as rsl-rl does
     :param stats_window_size: Window size for the rollout logging (episodes)
     :param tensorboard_log: The log location for tensorboard (None: no logging)
     :param policy_kwargs: Additional arguments to be passed to the policy on creation
@@ -104,6 +114,7 @@ class SoftPPO(PPO):
         rollout_buffer_kwargs: dict[str, Any] | None = None,
         target_kl: float | None = None,
         desired_kl: float | None = None,
+        kl_adaptation: str = "update",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -119,6 +130,7 @@ class SoftPPO(PPO):
         self.entropy_mode = entropy_mode
         self.reward_ent_coef = alpha if in_reward else 0.0
         self.desired_kl = check_desired_kl(desired_kl)
+        self.kl_adaptation = check_kl_adaptation(kl_adaptation)
         #: The adaptive learning rate of the next update (``desired_kl`` set), saved with the model.
         self.adaptive_learning_rate: float | None = None
         super().__init__(
@@ -195,6 +207,28 @@ class SoftPPO(PPO):
                 f"got {self.rollout_buffer_class.__name__}"
             )
         super()._setup_model()
+        # A weak reference: the optimizer (deep-copied or pickled with the policy) must not hold the model.
+        model = weakref.ref(self)
+
+        def adapt_before_step(optimizer: th.optim.Optimizer, args: Any, kwargs: Any) -> None:
+            algorithm = model()
+            if algorithm is not None:
+                algorithm._adapt_to_minibatch(optimizer)
+
+        self.policy.optimizer.register_step_pre_hook(adapt_before_step)
+
+    def _adapt_to_minibatch(self, optimizer: th.optim.Optimizer) -> None:
+        """rsl-rl's schedule (``kl_adaptation="minibatch"``): before each optimizer step of an update that
+        moves the actor, adapt the learning rate to the KL divergence on the step's minibatch."""
+        if self.desired_kl is None or self.kl_adaptation != "minibatch" or not self._actor_trains():
+            return
+        batch = getattr(self.rollout_buffer, "current_batch", None)
+        if batch is None:  # a step outside PPO.train's loop over the buffer
+            return
+        assert self.adaptive_learning_rate is not None  # set by _update_learning_rate in train()
+        kl = minibatch_kl(self.policy, batch)
+        self.adaptive_learning_rate = adapt_learning_rate(self.adaptive_learning_rate, kl, self.desired_kl)
+        update_learning_rate(optimizer, self.adaptive_learning_rate)
 
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
         if self.desired_kl is None:
@@ -216,9 +250,12 @@ class SoftPPO(PPO):
             kl = rollout_kl(self.policy, self.rollout_buffer, self.batch_size)
             self.logger.record("train/update_kl", kl)
             assert self.adaptive_learning_rate is not None  # set by _update_learning_rate in train()
-            self.adaptive_learning_rate = adapt_learning_rate(
-                self.adaptive_learning_rate, kl, self.desired_kl
-            )
+            if self.kl_adaptation == "update":
+                self.adaptive_learning_rate = adapt_learning_rate(
+                    self.adaptive_learning_rate, kl, self.desired_kl
+                )
+            else:  # adapted before each step: log where the update left it (SB3 logged its start)
+                self.logger.record("train/learning_rate", self.adaptive_learning_rate)
 
     def _reward_terms(self) -> dict[str, Any]:
         """Arguments of :meth:`SoftRewardMixin.set_reward_terms` for the next rollout."""
