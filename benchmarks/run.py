@@ -4,9 +4,11 @@
     python -m benchmarks.run --budget paper --shard 0/4 --results-dir /shared/rpg_runs   # one of 4 machines
     python -m benchmarks.run --budget quick --dry-run
 
-Finished runs (with ``result.json``) are skipped, so the command can be re-run after a kill; an
-unfinished run restarts from scratch. Table II runs (greedy/kl/residual) start once the Soft PPO run of
-the same env and seed (their prior) has finished, in this process or in another shard.
+Finished runs (with ``result.json``) are skipped, so the command can be re-run after a kill. An
+unfinished run continues from its last resume point (saved at each periodic evaluation,
+``checkpoints/resume.json``) if it was trained with the same settings, and otherwise restarts from
+scratch. Table II runs (greedy/kl/residual) start once the Soft PPO run of the same env and seed (their
+prior) has finished, in this process or in another shard.
 """
 
 from __future__ import annotations
