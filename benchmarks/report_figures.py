@@ -51,6 +51,14 @@ AGGREGATE_GROUPS: dict[str, dict[str, Any]] = {
         "quantity": "total_return",
         "reference": lambda paper, env: paper["table2"][env]["full"]["total_return"][0],
     },
+    # Where training went: a customisation's best checkpoint is often its first, i.e. nearly the prior.
+    "table_2_final": {
+        "title": "Table II, final checkpoints (prior: its best)\ntotal return / paper's Full Policy",
+        "variants": ("prior", *TABLES[2]),
+        "checkpoint": "final",
+        "quantity": "total_return",
+        "reference": lambda paper, env: paper["table2"][env]["full"]["total_return"][0],
+    },
 }
 
 
@@ -137,8 +145,9 @@ def score_matrix(
     episodes: pd.DataFrame, paper: dict[str, Any], group: dict[str, Any], variant: str
 ) -> tuple[np.ndarray, list[str]]:
     """Normalized scores of one variant, shape (runs, envs): one mean per run, seeds present in every env."""
-    source = "soft" if variant == "prior" else variant
-    frame = episodes[(episodes["variant"] == source) & (episodes["checkpoint"] == group["checkpoint"])]
+    # The prior of Table II is each seed's best Soft PPO checkpoint, whatever the group's checkpoint.
+    source, checkpoint = ("soft", "best") if variant == "prior" else (variant, group["checkpoint"])
+    frame = episodes[(episodes["variant"] == source) & (episodes["checkpoint"] == checkpoint)]
     per_run = frame.groupby(["env", "run_seed"])[group["quantity"]].mean().unstack("env").dropna()
     envs = list(per_run.columns)
     if not envs:
@@ -230,15 +239,22 @@ def write_aggregate(
     }
     (out / "aggregate.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     groups = list(dict.fromkeys(table["group"]))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.6), squeeze=False)
-    for ax, group in zip(axes[0], groups, strict=True):
+    ncols = min(2, len(groups))
+    nrows = -(-len(groups) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.0 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(groups) :]:
+        ax.set_visible(False)
+    for ax, group in zip(axes.flat, groups, strict=False):
         rows = table[table["group"] == group].reset_index(drop=True)
         y = np.arange(len(rows))
         errors = [rows["iqm"] - rows["iqm_low"], rows["iqm_high"] - rows["iqm"]]
         ax.errorbar(rows["iqm"], y, xerr=errors, fmt="o", capsize=4)
         ax.set_yticks(
             y,
-            [f"{label} (n={n})" for label, n in zip(rows["label"], rows["n_runs"], strict=True)],
+            [
+                f"{label} (n={n}, {len(envs.split())} env{'s' * (len(envs.split()) > 1)})"
+                for label, n, envs in zip(rows["label"], rows["n_runs"], rows["envs"], strict=True)
+            ],
             fontsize=8,
         )
         ax.invert_yaxis()  # first variant on top, as in the tables

@@ -93,6 +93,11 @@ def test_report_builds_tables_from_fake_rows(tmp_path):
         "residual",
         "full",
     }
+    final = aggregate[aggregate["group"] == "table_2_final"].set_index("variant")
+    # Normalised by the paper's HalfCheetah Full Policy total (5556.2). The prior stays soft's best
+    # checkpoint: 4000 + 500 + mean(0, 100) − 400; residual (8th variant) final: 8000 + 50 − 400.
+    assert final.loc["prior", "iqm"] == pytest.approx(4150.0 / 5556.2)
+    assert final.loc["residual", "iqm"] == pytest.approx(7650.0 / 5556.2)
     assert [p.name for p in write_aggregate(fake_episodes(), paper, tmp_path, "cmd", 50)][
         -1
     ] == "aggregate.png"
