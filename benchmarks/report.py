@@ -348,6 +348,27 @@ def write_tables(
     return paths
 
 
+def write_table2_seeds(
+    seeds: pd.DataFrame, out: Path, command: str, budget: str, envs: tuple[str, ...]
+) -> Path:
+    """``table2_seeds.md``: Table II per seed and paired within seeds (:mod:`benchmarks.report_seeds`)."""
+    from benchmarks.report_seeds import table2_seed_lines
+
+    lines = [
+        "# Table II seed by seed",
+        "",
+        f"Produced by: `{command}` (budget `{budget}`).",
+        "",
+        # Pipes need no escaping outside a table: "|θ̄|" in a heading.
+        *table2_seed_lines(
+            seeds, envs, ROW_LABELS, {k: v.replace("\\", "") for k, v in METRIC_NAMES.items()}
+        ),
+    ]
+    path = out / "table2_seeds.md"
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return path
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(
@@ -389,8 +410,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"command": command, "budget": args.budget, "rows": records}, indent=1) + "\n"
     )
     write_csv(run_table(runs), out / "runs.csv", command)
-    write_csv(seed_table(episodes), out / "seeds.csv", command)
+    seeds = seed_table(episodes)
+    write_csv(seeds, out / "seeds.csv", command)
     written += [out / "summary.csv", out / "summary.json", out / "runs.csv", out / "seeds.csv"]
+    written.append(write_table2_seeds(seeds, out, command, args.budget, envs))
     if not args.no_figures:
         from benchmarks.report_figures import write_aggregate, write_curves
 

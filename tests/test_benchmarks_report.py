@@ -54,6 +54,34 @@ def test_seed_table_means_each_seeds_episodes():
     assert (table["length"] == 1000).all()  # every fake episode lasts 1000 steps
 
 
+def test_table2_seeds_pairs_customisations_within_a_seed():
+    from benchmarks.report import ROW_LABELS, seed_table
+    from benchmarks.report_seeds import paired_differences, table2_seed_lines
+
+    seeds = seed_table(fake_episodes())
+    # Drop greedy's seed 1: a pair only counts seeds where both policies finished.
+    seeds = seeds[~((seeds["variant"] == "greedy") & (seeds["seed"] == 1))]
+    deltas = paired_differences(seeds, "HalfCheetah-v5", "final").set_index(["pair", "seed"])
+    # fake basic = 1000·(index + 1) + 100·seed (+ 500 at best), total = basic − 400; the variant order is
+    # no_entropy, end_entropy, repeat_entropy, soft, soft_state_std, greedy, kl, residual, full.
+    # residual − greedy, final, seed 0: (8000 − 400) − (6000 − 400) = 2000; the add-on returns cancel.
+    assert deltas.loc[("residual - greedy", 0), "delta_total_return"] == pytest.approx(2000.0)
+    assert deltas.loc[("residual - greedy", 0), "delta_addon_return"] == pytest.approx(0.0)
+    assert ("residual - greedy", 1) not in deltas.index
+    # The prior is soft's *best* checkpoint even beside final ones: 8000 + 100 − (4000 + 500 + 100) = 3500.
+    assert deltas.loc[("residual - prior", 1), "delta_basic_return"] == pytest.approx(3500.0)
+    assert deltas.loc[("kl - greedy", 0), "delta_total_return"] == pytest.approx(1000.0)
+
+    text = "\n".join(table2_seed_lines(seeds, ("HalfCheetah-v5", "Hopper-v5"), ROW_LABELS, {}))
+    assert "## Hopper" not in text  # no runs there
+    # Residual PPO, final, seeds 0 and 1: total (basic, metric) = 7600 (8000, 0.40) and 7700 (8100, 0.40).
+    assert "| Residual PPO | 7600 (8000, 0.40) | 7700 (8100, 0.40) |" in text
+    assert "| Greedy PPO | 5600 (6000, 0.40) | — |" in text
+    assert "| Residual PPO − Greedy PPO | +2000 (+2000, +0) | — | 1 of 1 | +2000 |" in text
+    # residual − prior at best checkpoints: (8500 + 100·seed) − (4500 + 100·seed) = 4000 on both seeds.
+    assert "| Residual PPO − Prior Policy | +4000 (+4000, +0) | +4000 (+4000, +0) | 2 of 2 | +4000 |" in text
+
+
 def test_report_builds_tables_from_fake_rows(tmp_path):
     from benchmarks.config import PAPER_RESULTS, load_yaml
 
@@ -160,5 +188,3 @@ def test_curve_table_of_a_smoke_run(results, tmp_path):
     assert (tmp_path / "c.md").read_text().startswith("# Periodic evaluations")
     with pytest.raises(SystemExit, match="no evaluations.csv"):
         curve_table([tmp_path])
-
-
