@@ -359,10 +359,7 @@ def write_table2_seeds(
         "",
         f"Produced by: `{command}` (budget `{budget}`).",
         "",
-        # Pipes need no escaping outside a table: "|θ̄|" in a heading.
-        *table2_seed_lines(
-            seeds, envs, ROW_LABELS, {k: v.replace("\\", "") for k, v in METRIC_NAMES.items()}
-        ),
+        *table2_seed_lines(seeds, envs),
     ]
     path = out / "table2_seeds.md"
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

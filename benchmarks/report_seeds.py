@@ -14,10 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: Rows of the per-seed table, in Table II's order.
-ROWS = ("prior", "greedy", "kl", "residual", "full", "residual_tuned")
-#: Paired differences of total return, (a, b) meaning "a − b" within a seed: the paper's claims.
+from benchmarks.report import METRIC_NAMES, MISSING, ROW_LABELS, TABLE2_ROWS, _markdown
+
+#: Paired differences, (a, b) meaning "a − b" within a seed: the paper's claims.
 PAIRS = (("residual", "greedy"), ("residual", "kl"), ("residual", "prior"), ("kl", "greedy"))
+DELTAS = ("total_return", "basic_return", "addon_return")
 
 
 def _checkpoint_rows(seeds: pd.DataFrame, env: str, checkpoint: str) -> pd.DataFrame:
@@ -27,87 +28,74 @@ def _checkpoint_rows(seeds: pd.DataFrame, env: str, checkpoint: str) -> pd.DataF
     return frame[frame["checkpoint"] == wanted].set_index(["variant", "seed"])
 
 
-def per_seed_table(seeds: pd.DataFrame, env: str, checkpoint: str, labels: dict[str, str]) -> list[str]:
-    """Markdown rows: policy x seed, cells "total (basic, add-on metric)" at ``checkpoint``."""
+def per_seed_table(seeds: pd.DataFrame, env: str, checkpoint: str) -> str:
+    """Markdown table: policy x seed, cells "total (basic, add-on metric)" at ``checkpoint``."""
     rows = _checkpoint_rows(seeds, env, checkpoint)
     seed_ids = sorted(rows.index.get_level_values("seed").unique())
-    lines = [
-        "| Policy | " + " | ".join(f"seed {s}" for s in seed_ids) + " |",
-        "|---|" + "---|" * len(seed_ids),
-    ]
-    for variant in ROWS:
-        if variant not in rows.index.get_level_values("variant"):
-            continue
-        cells = []
-        for seed in seed_ids:
-            if (variant, seed) in rows.index:
-                row = rows.loc[(variant, seed)]
-                cells.append(f"{row.total_return:.0f} ({row.basic_return:.0f}, {row.addon_metric_mean:.2f})")
-            else:
-                cells.append("—")
-        lines.append(f"| {labels.get(variant, variant)} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def paired_differences(seeds: pd.DataFrame, env: str, checkpoint: str) -> pd.DataFrame:
-    """One row per pair of :data:`PAIRS` and seed where both finished: the difference of total, basic and
-    add-on return (a − b) at ``checkpoint`` (the prior at its best checkpoint)."""
-    rows = _checkpoint_rows(seeds, env, checkpoint)
-    records = []
-    for a, b in PAIRS:
-        for seed in sorted(rows.index.get_level_values("seed").unique()):
-            if (a, seed) in rows.index and (b, seed) in rows.index:
-                first, second = rows.loc[(a, seed)], rows.loc[(b, seed)]
-                records.append(
-                    {
-                        "pair": f"{a} - {b}",
-                        "seed": seed,
-                        **{
-                            f"delta_{q}": first[q] - second[q]
-                            for q in ("total_return", "basic_return", "addon_return")
-                        },
-                    }
-                )
-    return pd.DataFrame(
-        records, columns=["pair", "seed", "delta_total_return", "delta_basic_return", "delta_addon_return"]
-    )
-
-
-def paired_table(seeds: pd.DataFrame, env: str, checkpoint: str, labels: dict[str, str]) -> list[str]:
-    """Markdown rows: pair x seed, cells "Δtotal (Δbasic, Δadd-on)", and how often a is ahead on total."""
-    deltas = paired_differences(seeds, env, checkpoint)
-    if deltas.empty:
-        return ["No seed has both policies of any pair finished yet."]
-    seed_ids = sorted(deltas["seed"].unique())
-    lines = [
-        "| a − b | " + " | ".join(f"seed {s}" for s in seed_ids) + " | a ahead on total | mean Δ total |",
-        "|---|" + "---|" * (len(seed_ids) + 2),
-    ]
-    for pair, group in deltas.groupby("pair", sort=False):
-        by_seed = group.set_index("seed")
-        cells = [
+    variants = [v for v in TABLE2_ROWS if v in rows.index.get_level_values("variant")]
+    cells = [
+        [ROW_LABELS[v]]
+        + [
             (
-                f"{by_seed.loc[s, 'delta_total_return']:+.0f} ({by_seed.loc[s, 'delta_basic_return']:+.0f}, "
-                f"{by_seed.loc[s, 'delta_addon_return']:+.0f})"
-                if s in by_seed.index
-                else "—"
+                f"{rows.loc[(v, s), 'total_return']:.0f} ({rows.loc[(v, s), 'basic_return']:.0f}, "
+                f"{rows.loc[(v, s), 'addon_metric_mean']:.2f})"
+                if (v, s) in rows.index
+                else MISSING
             )
             for s in seed_ids
         ]
-        ahead = int((group["delta_total_return"] > 0).sum())
-        a, b = pair.split(" - ")
-        label = f"{labels.get(a, a)} − {labels.get(b, b)}"
-        lines.append(
-            f"| {label} | "
-            + " | ".join(cells)
-            + f" | {ahead} of {len(group)} | {group['delta_total_return'].mean():+.0f} |"
+        for v in variants
+    ]
+    return _markdown(["Policy", *(f"seed {s}" for s in seed_ids)], cells)
+
+
+def paired_differences(seeds: pd.DataFrame, env: str, checkpoint: str) -> pd.DataFrame:
+    """One row per pair of :data:`PAIRS` and seed where both finished: columns ``a``, ``b``, ``seed`` and
+    ``delta_<q>`` = a − b for each quantity of :data:`DELTAS` at ``checkpoint`` (the prior at its best)."""
+    rows = _checkpoint_rows(seeds, env, checkpoint)
+    records = [
+        {
+            "a": a,
+            "b": b,
+            "seed": seed,
+            **{f"delta_{q}": rows.loc[(a, seed), q] - rows.loc[(b, seed), q] for q in DELTAS},
+        }
+        for a, b in PAIRS
+        for seed in sorted(rows.index.get_level_values("seed").unique())
+        if (a, seed) in rows.index and (b, seed) in rows.index
+    ]
+    return pd.DataFrame(records, columns=["a", "b", "seed", *(f"delta_{q}" for q in DELTAS)])
+
+
+def paired_table(seeds: pd.DataFrame, env: str, checkpoint: str) -> str:
+    """Markdown table: pair x seed, cells "Δtotal (Δbasic, Δadd-on)", and how often a is ahead on total."""
+    deltas = paired_differences(seeds, env, checkpoint)
+    if deltas.empty:
+        return "No seed has both policies of any pair finished yet."
+    seed_ids = sorted(deltas["seed"].unique())
+    cells = []
+    for (a, b), group in deltas.groupby(["a", "b"], sort=False):
+        by_seed = group.set_index("seed")
+        cells.append(
+            [f"{ROW_LABELS[a]} − {ROW_LABELS[b]}"]
+            + [
+                (
+                    "{:+.0f} ({:+.0f}, {:+.0f})".format(*(by_seed.loc[s, f"delta_{q}"] for q in DELTAS))
+                    if s in by_seed.index
+                    else MISSING
+                )
+                for s in seed_ids
+            ]
+            + [
+                f"{int((group['delta_total_return'] > 0).sum())} of {len(group)}",
+                f"{group['delta_total_return'].mean():+.0f}",
+            ]
         )
-    return lines
+    header = ["a − b", *(f"seed {s}" for s in seed_ids), "a ahead on total", "mean Δ total"]
+    return _markdown(header, cells)
 
 
-def table2_seed_lines(
-    seeds: pd.DataFrame, envs: tuple[str, ...], labels: dict[str, str], metric_names: dict[str, str]
-) -> list[str]:
+def table2_seed_lines(seeds: pd.DataFrame, envs: tuple[str, ...]) -> list[str]:
     """The whole ``table2_seeds.md`` body (after the preamble): per env, per checkpoint kind, both tables."""
     lines = [
         (
@@ -119,11 +107,12 @@ def table2_seed_lines(
         "",
     ]
     for env in envs:
-        if not (seeds["env"] == env).any() or not seeds[seeds["env"] == env]["variant"].isin(ROWS[1:]).any():
+        if not seeds[seeds["env"] == env]["variant"].isin(TABLE2_ROWS[1:]).any():
             continue
-        lines += [f"## {env} (add-on metric: {metric_names.get(env, 'add-on metric')})", ""]
+        # Pipes need no escaping outside a table: "|θ̄|" in a heading.
+        metric = METRIC_NAMES.get(env, "add-on metric").replace("\\", "")
+        lines += [f"## {env} (add-on metric: {metric})", ""]
         for checkpoint in ("final", "best"):
             lines += [f"### {checkpoint.capitalize()} checkpoints", ""]
-            lines += per_seed_table(seeds, env, checkpoint, labels) + [""]
-            lines += paired_table(seeds, env, checkpoint, labels) + [""]
+            lines += [per_seed_table(seeds, env, checkpoint), "", paired_table(seeds, env, checkpoint), ""]
     return lines

@@ -55,24 +55,24 @@ def test_seed_table_means_each_seeds_episodes():
 
 
 def test_table2_seeds_pairs_customisations_within_a_seed():
-    from benchmarks.report import ROW_LABELS, seed_table
+    from benchmarks.report import seed_table
     from benchmarks.report_seeds import paired_differences, table2_seed_lines
 
     seeds = seed_table(fake_episodes())
     # Drop greedy's seed 1: a pair only counts seeds where both policies finished.
     seeds = seeds[~((seeds["variant"] == "greedy") & (seeds["seed"] == 1))]
-    deltas = paired_differences(seeds, "HalfCheetah-v5", "final").set_index(["pair", "seed"])
+    deltas = paired_differences(seeds, "HalfCheetah-v5", "final").set_index(["a", "b", "seed"])
     # fake basic = 1000·(index + 1) + 100·seed (+ 500 at best), total = basic − 400; the variant order is
     # no_entropy, end_entropy, repeat_entropy, soft, soft_state_std, greedy, kl, residual, full.
     # residual − greedy, final, seed 0: (8000 − 400) − (6000 − 400) = 2000; the add-on returns cancel.
-    assert deltas.loc[("residual - greedy", 0), "delta_total_return"] == pytest.approx(2000.0)
-    assert deltas.loc[("residual - greedy", 0), "delta_addon_return"] == pytest.approx(0.0)
-    assert ("residual - greedy", 1) not in deltas.index
+    assert deltas.loc[("residual", "greedy", 0), "delta_total_return"] == pytest.approx(2000.0)
+    assert deltas.loc[("residual", "greedy", 0), "delta_addon_return"] == pytest.approx(0.0)
+    assert ("residual", "greedy", 1) not in deltas.index
     # The prior is soft's *best* checkpoint even beside final ones: 8000 + 100 − (4000 + 500 + 100) = 3500.
-    assert deltas.loc[("residual - prior", 1), "delta_basic_return"] == pytest.approx(3500.0)
-    assert deltas.loc[("kl - greedy", 0), "delta_total_return"] == pytest.approx(1000.0)
+    assert deltas.loc[("residual", "prior", 1), "delta_basic_return"] == pytest.approx(3500.0)
+    assert deltas.loc[("kl", "greedy", 0), "delta_total_return"] == pytest.approx(1000.0)
 
-    text = "\n".join(table2_seed_lines(seeds, ("HalfCheetah-v5", "Hopper-v5"), ROW_LABELS, {}))
+    text = "\n".join(table2_seed_lines(seeds, ("HalfCheetah-v5", "Hopper-v5")))
     assert "## Hopper" not in text  # no runs there
     # Residual PPO, final, seeds 0 and 1: total (basic, metric) = 7600 (8000, 0.40) and 7700 (8100, 0.40).
     assert "| Residual PPO | 7600 (8000, 0.40) | 7700 (8100, 0.40) |" in text
