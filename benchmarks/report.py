@@ -6,7 +6,8 @@ Reads every run folder with a ``result.json`` and writes to ``--out``: ``table1.
 ``table3.md`` (ours: mean ± std over all final-evaluation episodes of all seeds, as the paper does;
 "paper": the reference values of ``benchmarks/paper_results.yml``; Δ = ours − paper), ``summary.csv``
 and ``summary.json`` (every env x variant x checkpoint x quantity), learning curves
-(``curves_table*_*.png``) and the aggregate IQM view (``aggregate.*``). Each file names the command
+(``curves_table*_*.png``), the aggregate IQM view (``aggregate.*``) and the paper's claims and cells
+checked (``claims.md``, ``claims.csv``: :mod:`benchmarks.report_claims`). Each file names the command
 that produced it.
 """
 
@@ -411,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(seeds, out / "seeds.csv", command)
     written += [out / "summary.csv", out / "summary.json", out / "runs.csv", out / "seeds.csv"]
     written.append(write_table2_seeds(seeds, out, command, args.budget, envs))
+    from benchmarks.report_claims import write_claims
+
+    written += write_claims(seeds, summary, paper, out, command, args.budget, envs)
     if not args.no_figures:
         from benchmarks.report_figures import write_aggregate, write_curves
 

@@ -188,3 +188,57 @@ def test_curve_table_of_a_smoke_run(results, tmp_path):
     assert (tmp_path / "c.md").read_text().startswith("# Periodic evaluations")
     with pytest.raises(SystemExit, match="no evaluations.csv"):
         curve_table([tmp_path])
+
+
+def test_claims_pair_seeds_and_grade_cells_against_the_paper(tmp_path):
+    from benchmarks.config import PAPER_RESULTS, load_yaml
+    from benchmarks.report import seed_table
+    from benchmarks.report_claims import cell_rows, claim_rows, write_claims
+
+    paper = load_yaml(PAPER_RESULTS)
+    seeds = seed_table(fake_episodes())
+    seeds = seeds[~((seeds["variant"] == "no_entropy") & (seeds["seed"] == 1))]  # one unfinished run
+    claims = claim_rows(seeds, paper, ("HalfCheetah-v5",)).set_index(["a", "b", "checkpoint"])
+    # fake basic = 1000·(index + 1) + 100·seed (+ 500 at best), total = basic − 400; the variant order is
+    # no_entropy, end_entropy, repeat_entropy, soft, soft_state_std, greedy, kl, residual, full.
+    # soft − no_entropy, final, seed 0 only (seed 1 unfinished): 4000 − 1000 = 3000; the paper's
+    # HalfCheetah Average: 4993.7 − 2254.9 = 2738.8, the same sign.
+    row = claims.loc[("soft", "no_entropy", "final")]
+    assert row["mean_delta"] == pytest.approx(3000.0) and row["seeds"] == "0" and row["n_seeds"] == 1
+    assert row["paper_delta"] == pytest.approx(2738.8) and row["holds"] and row["as_paper"]
+    # soft − soft_state_std, best: (4500 − 5500) = −1000 on both seeds; the paper's HalfCheetah Best:
+    # 5896.5 − 5405.0 = +491.5, the other sign.
+    row = claims.loc[("soft", "soft_state_std", "best")]
+    assert row["mean_delta"] == pytest.approx(-1000.0) and row["a_ahead"] == 0 and row["n_seeds"] == 2
+    assert row["paper_delta"] == pytest.approx(491.5) and not row["holds"] and not row["as_paper"]
+    # residual − kl, total return, final: (8000 − 400) − (7000 − 400) = 1000; the paper prints Table II for
+    # best checkpoints only, beside both: 5488.3 − 5418.7 = 69.6.
+    row = claims.loc[("residual", "kl", "final")]
+    assert row["mean_delta"] == pytest.approx(1000.0) and row["paper_delta"] == pytest.approx(69.6)
+    assert len(claims) == (3 + 2 + 1) * 2  # every claim, both checkpoint kinds
+
+    cells = cell_rows(summarize(fake_episodes(), paper)).set_index(
+        ["table", "variant", "checkpoint", "quantity"]
+    )
+    # Soft PPO final: 4050 (mean of seeds 0, 1) − 4993.7 = −943.7, short by less than the paper's 1262.3.
+    assert cells.loc[(1, "soft", "final", "basic_return"), "verdict"] == "within paper std"
+    assert cells.loc[(3, "soft", "final", "basic_return"), "diff"] == pytest.approx(-943.7)
+    # No-Entropy final: 1050 − 2254.9 = −1204.9, more than the paper's std 1188.7 below.
+    assert cells.loc[(1, "no_entropy", "final", "basic_return"), "verdict"] == "below"
+    # Repeat-Entropy final: 3050 against the paper's −114.9.
+    assert cells.loc[(1, "repeat_entropy", "final", "basic_return"), "verdict"] == "≥ paper"
+    # Table II: the prior (soft's best: 4550 − 400 = 4150 total) against the paper's 5357.0 ± 377.8.
+    assert cells.loc[(2, "prior", "best", "total_return"), "verdict"] == "below"
+    assert not any(q == "addon_metric_mean" for q in cells.index.get_level_values("quantity"))
+
+    paths = write_claims(
+        seeds, summarize(fake_episodes(), paper), paper, tmp_path, "cmd", "fake", ("HalfCheetah-v5",)
+    )
+    text = paths[0].read_text()
+    assert "Produced by: `cmd`" in text
+    assert (
+        "| 1 | HalfCheetah-v5 | final | Soft PPO ≥ No-Entropy PPO | +3000 | 1 of 1 (0) | +2739 | holds | yes |"
+        in text
+    )
+    assert "| 3 | HalfCheetah-v5 | best | Soft PPO ≥ Soft PPO, State Std. | -1000 | 0 of 2 (0 1) |" in text
+    assert pd.read_csv(paths[1], comment="#").shape[0] == len(claims)
