@@ -40,8 +40,8 @@ QUANTITY_LABELS = {"total_return": "total", "basic_return": "basic", "addon_retu
 
 
 CLAIM_COLUMNS = (
-    *("table", "env", "checkpoint", "a", "b", "quantity", "seeds", "mean_delta", "a_ahead", "n_seeds"),
-    *("paper_delta", "holds", "as_paper"),
+    *("table", "env", "checkpoint", "a", "b", "quantity", "seeds", "mean_delta", "delta_se"),
+    *("a_ahead", "n_seeds", "paper_delta", "holds", "verdict", "as_paper"),
 )
 
 
@@ -50,9 +50,12 @@ def claim_rows(seeds: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, ...]
 
     Columns: ``table``, ``env``, ``checkpoint``, ``a``, ``b``, ``quantity``, ``seeds`` (the paired seeds,
     "0 1 2"), ``mean_delta`` (mean over those seeds of a − b, each seed's mean over its evaluation
-    episodes), ``a_ahead`` (seeds where a − b ≥ 0), ``n_seeds``, ``paper_delta`` (the paper's mean a − b;
-    for Table II its best checkpoints at both kinds, the only Table II it prints), ``holds``
-    (``mean_delta ≥ 0``) and ``as_paper`` (our sign of a − b is the paper's)."""
+    episodes), ``delta_se`` (its standard error over seeds, std with ddof 1 / √n; NaN for one seed),
+    ``a_ahead`` (seeds where a − b ≥ 0), ``n_seeds``, ``paper_delta`` (the paper's mean a − b; for
+    Table II its best checkpoints at both kinds, the only Table II it prints), ``holds``
+    (``mean_delta ≥ 0``), ``verdict`` ("holds"; "within 2 SE" where a trails b by at most twice the
+    standard error, which the seeds cannot tell from a tie; else "fails") and ``as_paper`` (our sign of
+    a − b is the paper's)."""
     records = []
     for table, a, b, quantity in CLAIMS:
         for env in envs:
@@ -69,6 +72,7 @@ def claim_rows(seeds: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, ...]
                 ref_b = paper_value(paper, env, b, paper_kind, quantity)
                 paper_delta = ref_a[0] - ref_b[0] if ref_a and ref_b else np.nan
                 mean_delta = float(delta.mean())
+                delta_se = float(delta.std(ddof=1) / np.sqrt(len(delta))) if len(delta) > 1 else np.nan
                 records.append(
                     {
                         "table": table,
@@ -79,16 +83,25 @@ def claim_rows(seeds: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, ...]
                         "quantity": quantity,
                         "seeds": " ".join(str(int(s)) for s in delta.index),
                         "mean_delta": mean_delta,
+                        "delta_se": delta_se,
                         "a_ahead": int((delta >= 0).sum()),
                         "n_seeds": len(delta),
                         "paper_delta": paper_delta,
                         "holds": mean_delta >= 0,
+                        "verdict": _verdict(mean_delta, delta_se),
                         "as_paper": bool(
                             np.isfinite(paper_delta) and (mean_delta >= 0) == (paper_delta >= 0)
                         ),
                     }
                 )
     return pd.DataFrame(records, columns=[*CLAIM_COLUMNS])
+
+
+def _verdict(mean_delta: float, delta_se: float) -> str:
+    """ "holds" (a − b ≥ 0), "within 2 SE" (a trails by at most two standard errors) or "fails"."""
+    if mean_delta >= 0:
+        return "holds"
+    return "within 2 SE" if np.isfinite(delta_se) and -mean_delta <= 2 * delta_se else "fails"
 
 
 def _table_of(variant: str) -> int:
@@ -126,8 +139,10 @@ def claims_lines(claims: pd.DataFrame, cells: pd.DataFrame) -> list[str]:
         "",
         (
             "a − b: mean over the seeds where both finished of each seed's mean evaluation return (basic "
-            "return in Tables I and III, total return in Table II); *a ahead*: seeds with a − b ≥ 0; "
-            "*paper*: the paper's mean a − b (Table II: its best checkpoints, beside both of ours)."
+            "return in Tables I and III, total return in Table II) ± its standard error over those seeds; "
+            "*a ahead*: seeds with a − b ≥ 0; *paper's a − b*: from the paper's means (Table II: its best "
+            "checkpoints, beside both of ours); *claim*: holds (a − b ≥ 0), within 2 SE (a trails by at "
+            "most two standard errors: these seeds cannot tell it from a tie) or fails."
         ),
         "",
     ]
@@ -137,10 +152,10 @@ def claims_lines(claims: pd.DataFrame, cells: pd.DataFrame) -> list[str]:
             row.env,
             row.checkpoint,
             f"{ROW_LABELS[row.a]} ≥ {ROW_LABELS[row.b]}",
-            f"{row.mean_delta:+.0f}",
+            f"{row.mean_delta:+.0f}" + (f" ± {row.delta_se:.0f}" if np.isfinite(row.delta_se) else ""),
             f"{row.a_ahead} of {row.n_seeds} ({row.seeds})",
             f"{row.paper_delta:+.0f}" if np.isfinite(row.paper_delta) else "—",
-            "holds" if row.holds else "fails",
+            row.verdict,
             "yes" if row.as_paper else "no",
         ]
         for row in claims.itertuples()

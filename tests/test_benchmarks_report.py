@@ -211,6 +211,8 @@ def test_claims_pair_seeds_and_grade_cells_against_the_paper(tmp_path):
     row = claims.loc[("soft", "soft_state_std", "best")]
     assert row["mean_delta"] == pytest.approx(-1000.0) and row["a_ahead"] == 0 and row["n_seeds"] == 2
     assert row["paper_delta"] == pytest.approx(491.5) and not row["holds"] and not row["as_paper"]
+    # The same −1000 on both seeds: a standard error of 0, so no tie.
+    assert row["delta_se"] == pytest.approx(0.0) and row["verdict"] == "fails"
     # residual − kl, total return, final: (8000 − 400) − (7000 − 400) = 1000; the paper prints Table II for
     # best checkpoints only, beside both: 5488.3 − 5418.7 = 69.6.
     row = claims.loc[("residual", "kl", "final")]
@@ -240,5 +242,16 @@ def test_claims_pair_seeds_and_grade_cells_against_the_paper(tmp_path):
         "| 1 | HalfCheetah-v5 | final | Soft PPO ≥ No-Entropy PPO | +3000 | 1 of 1 (0) | +2739 | holds | yes |"
         in text
     )
-    assert "| 3 | HalfCheetah-v5 | best | Soft PPO ≥ Soft PPO, State Std. | -1000 | 0 of 2 (0 1) |" in text
+    assert (
+        "| 3 | HalfCheetah-v5 | best | Soft PPO ≥ Soft PPO, State Std. | -1000 ± 0 | 0 of 2 (0 1) |" in text
+    )
     assert pd.read_csv(paths[1], comment="#").shape[0] == len(claims)
+
+
+def test_claim_verdict_tells_a_tie_from_a_failure():
+    from benchmarks.report_claims import _verdict
+
+    # Per-seed a − b of −300, +100, −100: mean −100, std (ddof 1) 200, SE 200/√3 = 115.5 ≥ 100/2.
+    assert _verdict(-100.0, 200.0 / 3**0.5) == "within 2 SE"
+    assert _verdict(-300.0, 200.0 / 3**0.5) == "fails"  # 300 > 2 · 115.5 = 230.9
+    assert _verdict(0.0, float("nan")) == "holds" and _verdict(-1.0, float("nan")) == "fails"
