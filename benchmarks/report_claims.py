@@ -41,7 +41,7 @@ QUANTITY_LABELS = {"total_return": "total", "basic_return": "basic", "addon_retu
 
 CLAIM_COLUMNS = (
     *("table", "env", "checkpoint", "a", "b", "quantity", "seeds", "mean_delta", "delta_se"),
-    *("a_ahead", "n_seeds", "paper_delta", "holds", "verdict", "as_paper"),
+    *("a_ahead", "n_seeds", "paper_delta", "verdict", "as_paper"),
 )
 
 
@@ -52,8 +52,8 @@ def claim_rows(seeds: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, ...]
     "0 1 2"), ``mean_delta`` (mean over those seeds of a − b, each seed's mean over its evaluation
     episodes), ``delta_se`` (its standard error over seeds, std with ddof 1 / √n; NaN for one seed),
     ``a_ahead`` (seeds where a − b ≥ 0), ``n_seeds``, ``paper_delta`` (the paper's mean a − b; for
-    Table II its best checkpoints at both kinds, the only Table II it prints), ``holds``
-    (``mean_delta ≥ 0``), ``verdict`` ("holds"; "within 2 SE" where a trails b by at most twice the
+    Table II its best checkpoints at both kinds, the only Table II it prints), ``verdict`` ("holds"
+    where ``mean_delta ≥ 0``; "within 2 SE" where a trails b by at most twice the
     standard error, which the seeds cannot tell from a tie; else "fails") and ``as_paper`` (our sign of
     a − b is the paper's)."""
     records = []
@@ -87,7 +87,6 @@ def claim_rows(seeds: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, ...]
                         "a_ahead": int((delta >= 0).sum()),
                         "n_seeds": len(delta),
                         "paper_delta": paper_delta,
-                        "holds": mean_delta >= 0,
                         "verdict": _verdict(mean_delta, delta_se),
                         "as_paper": bool(
                             np.isfinite(paper_delta) and (mean_delta >= 0) == (paper_delta >= 0)
@@ -218,8 +217,8 @@ def write_claims(
     budget: str,
     envs: tuple[str, ...],
 ) -> list[Path]:
-    """Write ``claims.md`` and ``claims.csv`` (the claim rows, then nothing else: the cells are
-    ``summary.csv``'s rows with a paper value); return their paths."""
+    """Write ``claims.md`` and ``claims.csv`` (the claim rows only: the cells are ``summary.csv``'s rows
+    with a paper value); return their paths."""
     claims = claim_rows(seeds, paper, envs)
     lines = [
         "# The paper's claims and cells, checked",

@@ -205,12 +205,12 @@ def test_claims_pair_seeds_and_grade_cells_against_the_paper(tmp_path):
     # HalfCheetah Average: 4993.7 − 2254.9 = 2738.8, the same sign.
     row = claims.loc[("soft", "no_entropy", "final")]
     assert row["mean_delta"] == pytest.approx(3000.0) and row["seeds"] == "0" and row["n_seeds"] == 1
-    assert row["paper_delta"] == pytest.approx(2738.8) and row["holds"] and row["as_paper"]
+    assert row["paper_delta"] == pytest.approx(2738.8) and row["verdict"] == "holds" and row["as_paper"]
     # soft − soft_state_std, best: (4500 − 5500) = −1000 on both seeds; the paper's HalfCheetah Best:
     # 5896.5 − 5405.0 = +491.5, the other sign.
     row = claims.loc[("soft", "soft_state_std", "best")]
     assert row["mean_delta"] == pytest.approx(-1000.0) and row["a_ahead"] == 0 and row["n_seeds"] == 2
-    assert row["paper_delta"] == pytest.approx(491.5) and not row["holds"] and not row["as_paper"]
+    assert row["paper_delta"] == pytest.approx(491.5) and not row["as_paper"]
     # The same −1000 on both seeds: a standard error of 0, so no tie.
     assert row["delta_se"] == pytest.approx(0.0) and row["verdict"] == "fails"
     # residual − kl, total return, final: (8000 − 400) − (7000 − 400) = 1000; the paper prints Table II for
