@@ -9,7 +9,7 @@ seed: :func:`build_grid` adds such dependencies to the grid even when filtered o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -170,11 +170,43 @@ class RunSpec:
             return ()
         return (make_spec(self.env, PRIOR_VARIANT, self.seed, self.budget, self.ppo_file),)
 
+    def settings(self) -> Budget:
+        """The run's budget, with the periodic evaluation of its hyperparameter block's ``evaluation:``
+        mapping, if any (see :func:`evaluation_overrides`)."""
+        return replace(BUDGETS[self.budget], **evaluation_overrides(self.ppo()))
+
     def ppo(self) -> dict[str, Any]:
         """The run's block of its PPO hyperparameter file (for ResidualPPO, with its ``customize:``
         overrides)."""
         customize = VARIANTS[self.variant].algorithm == "ResidualPPO"
         return ppo_config(self.env, Path(self.ppo_file) if self.ppo_file else None, customize)
+
+
+#: Keys of a block's optional ``evaluation:`` mapping, and the :class:`Budget` fields they set.
+EVALUATION_KEYS = {"episodes": "eval_episodes", "points": "eval_points"}
+
+
+def evaluation_overrides(block: dict[str, Any]) -> dict[str, int]:
+    """The :class:`Budget` fields that a hyperparameter block's ``evaluation:`` mapping sets.
+
+    ``evaluation: {episodes: 20, points: 40}`` evaluates 40 times per run (instead of the budget's 20),
+    each time for 20 episodes (instead of 5): more candidates for the best checkpoint, each judged on more
+    episodes. It changes which checkpoint is "best", not the training (evaluations use their own envs and
+    a deterministic policy). The final evaluations keep the budget's ``final_episodes``.
+
+    :param block: a block of a ``ppo.yml``-layout file.
+    :raises ValueError: for unknown keys or values that are not positive integers.
+    """
+    mapping = block.get("evaluation") or {}
+    if not isinstance(mapping, dict):
+        raise TypeError(f"evaluation must be a mapping of {sorted(EVALUATION_KEYS)}, got {mapping!r}")
+    unknown = sorted(set(mapping) - set(EVALUATION_KEYS))
+    if unknown:
+        raise ValueError(f"unknown evaluation keys {unknown}; choose from {sorted(EVALUATION_KEYS)}")
+    for key, value in mapping.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"evaluation {key} must be a positive integer, got {value!r}")
+    return {EVALUATION_KEYS[key]: value for key, value in mapping.items()}
 
 
 def make_spec(env: str, variant: str, seed: int, budget: str, ppo_file: str | None = None) -> RunSpec:
@@ -237,6 +269,8 @@ def build_grid(
         for seed in seed_list
     }
     grid |= {dep for spec in grid for dep in spec.dependencies()}
+    for spec in grid:
+        spec.settings()  # a bad `evaluation:` mapping fails here, before any training
     return sorted(grid)
 
 

@@ -138,7 +138,7 @@ def _git_commit() -> str | None:
 
 def run_config(spec: RunSpec, results_dir: Path, command: str) -> dict[str, Any]:
     """Everything that defines the run, as saved to ``config.yaml``."""
-    budget = BUDGETS[spec.budget]
+    budget = spec.settings()
     variant = VARIANTS[spec.variant]
     config: dict[str, Any] = {
         "run": spec.name,
@@ -259,7 +259,7 @@ def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, An
 
 def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command: str) -> dict[str, Any]:
     """The body of :func:`run_one`, under the run's lock."""
-    budget = BUDGETS[spec.budget]
+    budget = spec.settings()
     checkpoints = run_dir / "checkpoints"
     resume = load_resume_state(checkpoints)
     if resume is not None and settings_mismatch(spec, results_dir) is not None:

@@ -389,3 +389,63 @@ def test_throughput_block_uses_the_grid_settings():
         model = throughput.build(name, "sb3_rpg/Hopper-v5", 0, hyperparams, n_envs, normalize)
         assert model.batch_size == block["batch_size"] and model.n_envs == n_envs
         assert isinstance(model.get_vec_normalize_env(), VecNormalize)  # ResidualPPO: the prior's, frozen
+
+
+def test_evaluation_mapping_sets_the_periodic_evaluation(tmp_path):
+    from benchmarks.config import algorithm_kwargs
+
+    block = yaml.safe_load((Path(__file__).resolve().parents[1] / "sb3_rpg/hyperparams/ppo.yml").read_text())
+    block = block["Hopper-v5"]
+    ppo_file = tmp_path / "hopper.yml"
+    ppo_file.write_text(yaml.safe_dump({"Hopper-v5": {**block, "evaluation": {"episodes": 20, "points": 40}}}))
+    soft, residual = build_grid(
+        "paper", tables=(2,), envs=("Hopper",), variants=("residual",), seeds=(0,), ppo_file=ppo_file
+    )
+    for spec in (soft, residual):  # the customizations inherit it (`customize:` overrides only its own keys)
+        settings = spec.settings()
+        assert (settings.eval_episodes, settings.eval_points) == (20, 40)
+        assert settings.eval_freq == 5_000_000 // 40 == 125_000
+        assert settings.final_episodes == BUDGETS["paper"].final_episodes == 100  # the paper's protocol
+        assert "evaluation" not in algorithm_kwargs(spec.ppo())  # not a PPO argument
+    # Without the mapping, the budget's own settings.
+    default = make_spec("Hopper-v5", "soft", 0, "paper").settings()
+    assert (default.eval_episodes, default.eval_points) == (5, 20) and default == BUDGETS["paper"]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "error", "match"),
+    [
+        ({"episodes": 0}, ValueError, "positive integer"),
+        ({"points": 2.5}, ValueError, "positive integer"),
+        ({"episods": 20}, ValueError, "unknown evaluation keys"),
+        ([20, 40], TypeError, "must be a mapping"),
+    ],
+)
+def test_bad_evaluation_mapping_fails_before_training(tmp_path, mapping, error, match):
+    ppo_file = tmp_path / "hopper.yml"
+    block = yaml.safe_load((Path(__file__).resolve().parents[1] / "sb3_rpg/hyperparams/ppo.yml").read_text())
+    ppo_file.write_text(yaml.safe_dump({"Hopper-v5": {**block["Hopper-v5"], "evaluation": mapping}}))
+    with pytest.raises(error, match=match):
+        build_grid("smoke", envs=("Hopper",), variants=("soft",), ppo_file=ppo_file)
+
+
+def test_evaluation_mapping_changes_the_selection_not_the_training(results, tmp_path):
+    # SOFT again, under a copy of ppo.yml whose HalfCheetah block evaluates 3 episodes at 4 points.
+    block = yaml.safe_load((Path(__file__).resolve().parents[1] / "sb3_rpg/hyperparams/ppo.yml").read_text())
+    ppo_file = tmp_path / "ppo.yml"
+    evaluation = {"episodes": 3, "points": 4}
+    ppo_file.write_text(yaml.safe_dump({"HalfCheetah-v5": {**block["HalfCheetah-v5"], "evaluation": evaluation}}))
+    (spec,) = build_grid("smoke", envs=("HalfCheetah",), variants=("soft",), seeds=(0,), ppo_file=ppo_file)
+    run_one(spec, tmp_path / "runs", command="evaluation")
+    run_dir = spec.run_dir(tmp_path / "runs")
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert (config["budget"]["eval_episodes"], config["budget"]["eval_points"]) == (3, 4)
+    periodic = pd.read_csv(run_dir / "evaluations.csv")
+    # 4096 steps / 4 points: every 1024 steps, i.e. at each rollout start (2048 steps apart) and the end.
+    assert periodic.groupby("timesteps").size().to_dict() == {0: 3, 2048: 3, 4096: 3}
+    assert len(pd.read_csv(run_dir / "eval_final.csv")) == BUDGETS["smoke"].final_episodes  # unchanged
+    # Same seed, same updates as the budget's own evaluation (2 episodes): evaluations leave training alone.
+    train = [column for column in pd.read_csv(run_dir / "logs/progress.csv") if column.startswith("train/")]
+    ours = pd.read_csv(run_dir / "logs/progress.csv")[train]
+    reference = pd.read_csv(SOFT.run_dir(results) / "logs/progress.csv")[train]
+    pd.testing.assert_frame_equal(ours.reset_index(drop=True), reference.reset_index(drop=True))

@@ -2,7 +2,8 @@
 
 The YAML file follows rl-baselines3-zoo's layout: one top-level key per env (``HalfCheetah-v5:``), holding
 the algorithm's keyword arguments plus a few keys that are not algorithm arguments (:data:`RUN_KEYS`:
-``n_envs``, ``normalize``, ``n_timesteps``, ``policy``). ``policy_kwargs`` is a mapping whose
+``n_envs``, ``normalize``, ``n_timesteps``, ``policy``, and ``evaluation``, the benchmark runner's
+periodic evaluation). ``policy_kwargs`` is a mapping whose
 ``activation_fn`` may be a string (``"nn.ReLU"``, ``"relu"``); ``learning_rate`` and ``clip_range`` may be
 zoo-style linear schedules (``"lin_3e-4"``).
 """
@@ -30,7 +31,7 @@ PRUNERS = ("median", "none")
 SAMPLERS = ("tpe", "random")
 
 #: Keys of a hyperparameter block that set up the run rather than the algorithm.
-RUN_KEYS = ("n_envs", "normalize", "n_timesteps", "policy")
+RUN_KEYS = ("n_envs", "normalize", "n_timesteps", "policy", "evaluation")
 
 _ALGO_ALIASES = {
     "soft_ppo": "soft_ppo",
