@@ -195,6 +195,7 @@ def evaluation_overrides(block: dict[str, Any]) -> dict[str, int]:
     a deterministic policy). The final evaluations keep the budget's ``final_episodes``.
 
     :param block: a block of a ``ppo.yml``-layout file.
+    :raises TypeError: if ``evaluation`` is not a mapping.
     :raises ValueError: for unknown keys or values that are not positive integers.
     """
     mapping = block.get("evaluation") or {}

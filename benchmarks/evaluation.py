@@ -14,7 +14,7 @@ import pandas as pd
 from stable_baselines3.common.callbacks import BaseCallback
 
 from benchmarks.checkpoints import ResumeState, save_checkpoint, save_resume_point, write_atomic
-from benchmarks.config import VARIANTS, RunSpec
+from benchmarks.config import BUDGETS, VARIANTS, RunSpec
 from benchmarks.runlock import HEARTBEAT_SECONDS, lock_path
 from sb3_rpg import SoftPPO
 from sb3_rpg.envs import evaluate_episodes
@@ -126,7 +126,7 @@ def evaluate(
     :param vec_normalize: saved observation statistics of a loaded checkpoint.
     :return: one row per episode (see ``sb3_rpg.envs.evaluate_episodes``).
     """
-    budget = spec.settings()
+    budget = BUDGETS[spec.budget]  # the horizon only, which no block overrides: no YAML read per evaluation
     env_kwargs: dict[str, Any] = {"reward": "full"}
     if budget.eval_max_episode_steps is not None:
         env_kwargs["max_episode_steps"] = budget.eval_max_episode_steps

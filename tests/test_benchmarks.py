@@ -391,10 +391,15 @@ def test_throughput_block_uses_the_grid_settings():
         assert isinstance(model.get_vec_normalize_env(), VecNormalize)  # ResidualPPO: the prior's, frozen
 
 
+def _ppo_yml() -> dict:
+    """sb3_rpg/hyperparams/ppo.yml, parsed: the base of the hyperparameter files the tests write."""
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "sb3_rpg/hyperparams/ppo.yml").read_text())
+
+
 def test_evaluation_mapping_sets_the_periodic_evaluation(tmp_path):
     from benchmarks.config import algorithm_kwargs
 
-    block = yaml.safe_load((Path(__file__).resolve().parents[1] / "sb3_rpg/hyperparams/ppo.yml").read_text())
+    block = _ppo_yml()
     block = block["Hopper-v5"]
     ppo_file = tmp_path / "hopper.yml"
     ppo_file.write_text(yaml.safe_dump({"Hopper-v5": {**block, "evaluation": {"episodes": 20, "points": 40}}}))
@@ -423,7 +428,7 @@ def test_evaluation_mapping_sets_the_periodic_evaluation(tmp_path):
 )
 def test_bad_evaluation_mapping_fails_before_training(tmp_path, mapping, error, match):
     ppo_file = tmp_path / "hopper.yml"
-    block = yaml.safe_load((Path(__file__).resolve().parents[1] / "sb3_rpg/hyperparams/ppo.yml").read_text())
+    block = _ppo_yml()
     ppo_file.write_text(yaml.safe_dump({"Hopper-v5": {**block["Hopper-v5"], "evaluation": mapping}}))
     with pytest.raises(error, match=match):
         build_grid("smoke", envs=("Hopper",), variants=("soft",), ppo_file=ppo_file)
@@ -431,7 +436,7 @@ def test_bad_evaluation_mapping_fails_before_training(tmp_path, mapping, error, 
 
 def test_evaluation_mapping_changes_the_selection_not_the_training(results, tmp_path):
     # SOFT again, under a copy of ppo.yml whose HalfCheetah block evaluates 3 episodes at 4 points.
-    block = yaml.safe_load((Path(__file__).resolve().parents[1] / "sb3_rpg/hyperparams/ppo.yml").read_text())
+    block = _ppo_yml()
     ppo_file = tmp_path / "ppo.yml"
     evaluation = {"episodes": 3, "points": 4}
     ppo_file.write_text(yaml.safe_dump({"HalfCheetah-v5": {**block["HalfCheetah-v5"], "evaluation": evaluation}}))
