@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import stable_baselines3
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+import sb3_rpg
 from sb3_rpg.common.prior import VEC_NORMALIZE_SUFFIX
 
 RESUME_FILE = "resume.json"
@@ -35,6 +39,35 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def machine() -> dict[str, Any]:
+    """Where a training segment runs: host, CPU and library versions. ``config.yaml`` holds the first
+    segment's; a run killed and resumed elsewhere (another machine sharing the results folder) adds one
+    per segment to its resume point and ``result.json``, so mixed-machine runs and their throughput
+    can be told apart."""
+    return {
+        "host": platform.node(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": str(torch.__version__),
+            "stable_baselines3": stable_baselines3.__version__,
+            "sb3_rpg": sb3_rpg.__version__,
+        },
+    }
 
 
 def checkpoint_files(directory: Path, name: str) -> tuple[Path, Path]:
@@ -67,6 +100,8 @@ class ResumeState:
     :param best_step: step of the best checkpoint (None before the first).
     :param train_seconds: training wall time up to ``step``, over all segments.
     :param resumed_from: steps this run was resumed from, oldest first.
+    :param resumed_on: the :func:`machine` of each resumed segment, aligned with ``resumed_from`` (None
+        for a segment resumed before this field existed): a run may continue on another machine.
     """
 
     step: int
@@ -75,6 +110,7 @@ class ResumeState:
     best_step: int | None
     train_seconds: float
     resumed_from: list[int] = field(default_factory=list)
+    resumed_on: list[dict[str, Any] | None] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from stable_baselines3.common.callbacks import BaseCallback
 
-from benchmarks.checkpoints import ResumeState, save_checkpoint, save_resume_point, write_atomic
+from benchmarks.checkpoints import ResumeState, machine, save_checkpoint, save_resume_point, write_atomic
 from benchmarks.config import BUDGETS, VARIANTS, RunSpec
 from benchmarks.runlock import HEARTBEAT_SECONDS, lock_path
 from sb3_rpg import SoftPPO
@@ -55,9 +55,12 @@ class PeriodicEvaluation(BaseCallback):
         self.best_step: int | None = None
         self.seconds_before = 0.0  # training time of earlier segments
         self.resumed_from: list[int] = []
+        self.resumed_on: list[dict[str, Any] | None] = []  # the machine of each resumed segment
         if resume is not None:
             self.next_eval, self.best_value, self.best_step = resume.next_eval, resume.best_value, resume.best_step
             self.seconds_before, self.resumed_from = resume.train_seconds, [*resume.resumed_from, resume.step]
+            earlier = resume.resumed_on + [None] * (len(resume.resumed_from) - len(resume.resumed_on))
+            self.resumed_on = [*earlier[: len(resume.resumed_from)], machine()]
             earlier = pd.read_csv(run_dir / "evaluations.csv")  # may hold evaluations after the resume point
             self.frames = [earlier[earlier["timesteps"] <= resume.step]]
         self.segment_start = time.time()
@@ -104,7 +107,13 @@ class PeriodicEvaluation(BaseCallback):
             self.best_value, self.best_step = value, steps
         if resume_point:
             state = ResumeState(
-                steps, self.next_eval, self.best_value, self.best_step, self.train_seconds, self.resumed_from
+                steps,
+                self.next_eval,
+                self.best_value,
+                self.best_step,
+                self.train_seconds,
+                self.resumed_from,
+                self.resumed_on,
             )
             save_resume_point(self.model, self.run_dir / "checkpoints", state)
         if improved:

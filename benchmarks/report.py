@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from benchmarks.config import (
     DEFAULT_RUNS_DIR,
@@ -56,6 +57,7 @@ RUN_COLUMNS = (
     "steps_per_second",
     "best_step",
     "resumed_from",
+    "machines",
 )
 
 
@@ -101,13 +103,27 @@ def load_runs(
     )
 
 
+def _machine_label(machine: dict | None) -> str:
+    """A segment's machine in a few characters: its CPU count and Python version ("16cpu-py3.12.3")."""
+    if not machine:
+        return "?"
+    return f"{machine.get('cpu_count', '?')}cpu-py{(machine.get('versions') or {}).get('python', '?')}"
+
+
 def run_table(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
-    """One row per run of :func:`finished_runs`: :data:`RUN_COLUMNS` (``resumed_from`` as "2048 4096")."""
-    rows = [
-        {key: info.get(key) for key in RUN_COLUMNS}
-        | {"resumed_from": " ".join(str(step) for step in info.get("resumed_from") or [])}
-        for _, info in runs
-    ]
+    """One row per run of :func:`finished_runs`: :data:`RUN_COLUMNS` (``resumed_from`` as "2048 4096";
+    ``machines``: each training segment's, first from ``config.yaml``, so that the throughput of a run
+    trained partly elsewhere is not read as this machine's)."""
+    rows = []
+    for run_dir, info in runs:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        first = {"cpu_count": config.get("cpu_count"), "versions": config.get("versions")}
+        segments = [first, *(info.get("resumed_on") or [None] * len(info.get("resumed_from") or []))]
+        rows.append(
+            {key: info.get(key) for key in RUN_COLUMNS}
+            | {"resumed_from": " ".join(str(step) for step in info.get("resumed_from") or [])}
+            | {"machines": " ".join(_machine_label(segment) for segment in segments)}
+        )
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
 

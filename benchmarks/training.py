@@ -15,26 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import stable_baselines3
 import torch
 import yaml
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
-import sb3_rpg
 from benchmarks.checkpoints import (
     ResumeState,
     checkpoint_files,
     clear_resume_point,
     load_resume_state,
+    machine,
     save_checkpoint,
     write_atomic,
 )
@@ -157,14 +155,11 @@ def run_config(spec: RunSpec, results_dir: Path, command: str) -> dict[str, Any]
         "coefficients": coefficients(spec.env, spec.variant),
         "command": command,
         "git_commit": _git_commit(),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": str(torch.__version__),
-            "stable_baselines3": stable_baselines3.__version__,
-            "sb3_rpg": sb3_rpg.__version__,
-        },
-        "host": platform.node(),
     }
+    segment = machine()  # of the first training segment; resumed ones are in result.json's resumed_on
+    config.update(
+        versions=segment["versions"], host=segment["host"], cpu=segment["cpu"], cpu_count=segment["cpu_count"]
+    )
     if variant.needs_prior:
         model, stats = prior_paths(spec, results_dir)
         config["prior"] = {
@@ -332,6 +327,7 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
         "prior": config.get("prior"),
         "is_prior_of_table2": spec.variant == PRIOR_VARIANT,
         "resumed_from": callback.resumed_from,
+        "resumed_on": callback.resumed_on,
     }
     write_atomic(run_dir / RESULT_FILE, json.dumps(result, indent=2) + "\n")
     clear_resume_point(checkpoints)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 from pathlib import Path
 
@@ -18,8 +19,8 @@ import pytest
 import yaml
 from smoke_runs import RESIDUAL, SOFT, Killed, kill_after_first_resume_point  # tests/smoke_runs.py
 
+from benchmarks import report, training
 from benchmarks import run as run_cli
-from benchmarks import training
 from benchmarks.config import (
     BUDGETS,
     TABLES,
@@ -321,6 +322,30 @@ def test_killed_run_resumes_from_its_last_periodic_evaluation(spec, results, tmp
     assert last.num_timesteps == BUDGETS["smoke"].timesteps
     if spec is RESIDUAL:  # the warm-up (5% of 4096 steps) was over at 2048: the saved model keeps 0.05
         assert last.critic_warmup == 0.05
+
+
+def test_resumed_run_records_the_machine_of_each_segment(results, tmp_path, monkeypatch):
+    """A run started on one machine and resumed on another (a lent 16-core machine, then this one) says
+    so: config.yaml keeps the first segment's machine, result.json lists each resumed segment's."""
+    kill_after_first_resume_point(SOFT, tmp_path, monkeypatch)
+    run_dir = SOFT.run_dir(tmp_path)
+    first = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert first["versions"]["python"] == platform.python_version() and first["cpu_count"] == os.cpu_count()
+    # A resume point written before `resumed_on` existed, by a run already resumed once (at 1024).
+    resume_path = run_dir / "checkpoints" / "resume.json"
+    state = json.loads(resume_path.read_text())
+    assert state["resumed_on"] == []
+    del state["resumed_on"]
+    resume_path.write_text(json.dumps({**state, "resumed_from": [1024]}))
+    monkeypatch.undo()
+    elsewhere = {"host": "lent", "cpu": "x", "cpu_count": 16, "versions": {"python": "3.12.3"}}
+    monkeypatch.setattr("benchmarks.evaluation.machine", lambda: elsewhere)
+    result = run_one(SOFT, tmp_path, command="second")
+    assert result["resumed_from"] == [1024, 2048]
+    assert result["resumed_on"] == [None, elsewhere]  # the unknown earlier segment stays unknown
+    assert yaml.safe_load((run_dir / "config.yaml").read_text()) == first
+    table = report.run_table([(run_dir, result)])
+    assert table["machines"].tolist() == [f"{os.cpu_count()}cpu-py{platform.python_version()} ? 16cpu-py3.12.3"]
 
 
 def test_partial_run_with_other_settings_restarts(results, tmp_path, monkeypatch):
