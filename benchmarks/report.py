@@ -107,7 +107,8 @@ def _machine_label(machine: dict | None) -> str:
     """A segment's machine in a few characters: its CPU count and Python version ("16cpu-py3.12.3")."""
     if not machine:
         return "?"
-    return f"{machine.get('cpu_count', '?')}cpu-py{(machine.get('versions') or {}).get('python', '?')}"
+    cpus, python = machine.get("cpu_count") or "?", (machine.get("versions") or {}).get("python") or "?"
+    return f"{cpus}cpu-py{python}"
 
 
 def run_table(runs: list[tuple[Path, dict]]) -> pd.DataFrame:

@@ -346,6 +346,10 @@ def test_resumed_run_records_the_machine_of_each_segment(results, tmp_path, monk
     assert yaml.safe_load((run_dir / "config.yaml").read_text()) == first
     table = report.run_table([(run_dir, result)])
     assert table["machines"].tolist() == [f"{os.cpu_count()}cpu-py{platform.python_version()} ? 16cpu-py3.12.3"]
+    config = {**first}
+    del config["cpu_count"]  # written before cpu_count was recorded
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    assert report.run_table([(run_dir, result)])["machines"][0].startswith(f"?cpu-py{platform.python_version()} ")
 
 
 def test_partial_run_with_other_settings_restarts(results, tmp_path, monkeypatch):
