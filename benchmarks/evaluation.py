@@ -59,8 +59,9 @@ class PeriodicEvaluation(BaseCallback):
         if resume is not None:
             self.next_eval, self.best_value, self.best_step = resume.next_eval, resume.best_value, resume.best_step
             self.seconds_before, self.resumed_from = resume.train_seconds, [*resume.resumed_from, resume.step]
-            earlier = resume.resumed_on + [None] * (len(resume.resumed_from) - len(resume.resumed_on))
-            self.resumed_on = [*earlier[: len(resume.resumed_from)], machine()]
+            # Resume points written before `resumed_on` existed leave their segments' machines unknown.
+            known = resume.resumed_on + [None] * (len(resume.resumed_from) - len(resume.resumed_on))
+            self.resumed_on = [*known[: len(resume.resumed_from)], machine()]
             earlier = pd.read_csv(run_dir / "evaluations.csv")  # may hold evaluations after the resume point
             self.frames = [earlier[earlier["timesteps"] <= resume.step]]
         self.segment_start = time.time()

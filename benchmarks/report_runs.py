@@ -87,8 +87,8 @@ def run_table(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
     rows = []
     for run_dir, info in runs:
         config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-        first = {"cpu_count": config.get("cpu_count"), "versions": config.get("versions")}
-        segments = [first, *(info.get("resumed_on") or [None] * len(info.get("resumed_from") or []))]
+        # config.yaml holds the first segment's machine() keys (cpu_count from 2026-12 on).
+        segments = [config, *(info.get("resumed_on") or [None] * len(info.get("resumed_from") or []))]
         rows.append(
             {key: info.get(key) for key in RUN_COLUMNS}
             | {"resumed_from": " ".join(str(step) for step in info.get("resumed_from") or [])}

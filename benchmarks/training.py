@@ -156,10 +156,7 @@ def run_config(spec: RunSpec, results_dir: Path, command: str) -> dict[str, Any]
         "command": command,
         "git_commit": _git_commit(),
     }
-    segment = machine()  # of the first training segment; resumed ones are in result.json's resumed_on
-    config.update(
-        versions=segment["versions"], host=segment["host"], cpu=segment["cpu"], cpu_count=segment["cpu_count"]
-    )
+    config.update(machine())  # the first training segment's; resumed ones are in result.json's resumed_on
     if variant.needs_prior:
         model, stats = prior_paths(spec, results_dir)
         config["prior"] = {
