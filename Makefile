@@ -25,6 +25,7 @@ test-all: setup
 lint: setup
 	$(PY) -m pip install -q -e ".[lint]"
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 demo: setup
 	OMP_NUM_THREADS=1 $(PY) -m sb3_rpg.demo

@@ -57,7 +57,11 @@ class PeriodicEvaluation(BaseCallback):
         self.resumed_from: list[int] = []
         self.resumed_on: list[dict[str, Any] | None] = []  # the machine of each resumed segment
         if resume is not None:
-            self.next_eval, self.best_value, self.best_step = resume.next_eval, resume.best_value, resume.best_step
+            self.next_eval, self.best_value, self.best_step = (
+                resume.next_eval,
+                resume.best_value,
+                resume.best_step,
+            )
             self.seconds_before, self.resumed_from = resume.train_seconds, [*resume.resumed_from, resume.step]
             # Resume points written before `resumed_on` existed leave their segments' machines unknown.
             known = resume.resumed_on + [None] * (len(resume.resumed_from) - len(resume.resumed_on))

@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", choices=sorted(BUDGETS), required=True)
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RUNS_DIR)
     parser.add_argument("--dry-run", action="store_true", help="list the files, stage nothing")
-    parser.add_argument("--commit", action="store_true", help="commit the records (refused if other changes are staged)")
+    parser.add_argument(
+        "--commit", action="store_true", help="commit the records (refused if other changes are staged)"
+    )
     parser.add_argument(
         "--keep-resume-points",
         action="store_true",

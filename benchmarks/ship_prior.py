@@ -35,7 +35,9 @@ def best_soft_run(runs_dir: Path, budget: str, env: str) -> tuple[Path, dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--budget", default="quick")
     parser.add_argument("--envs", nargs="+", default=list(ENVS))
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)

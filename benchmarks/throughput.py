@@ -36,7 +36,9 @@ RESULTS = Path(__file__).parent / "results"
 HYPERPARAMS = {"n_steps": 512, "batch_size": 512, "n_epochs": 5, "verbose": 0}
 
 
-def build(name: str, env_id: str, seed: int, hyperparams: dict[str, Any], n_envs: int, normalize: dict[str, Any]):
+def build(
+    name: str, env_id: str, seed: int, hyperparams: dict[str, Any], n_envs: int, normalize: dict[str, Any]
+):
     def wrapped(venv):
         return VecNormalize(venv, **normalize) if normalize else venv
 
@@ -84,7 +86,9 @@ def adaptive_lr_note(hyperparams: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps-per-round", type=int, default=16384)
@@ -129,8 +133,12 @@ def main() -> None:
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "env": env_id,
-        "hyperparams": {**{k: repr(v) if k == "policy_kwargs" else v for k, v in hyperparams.items()},
-                        "n_envs": n_envs, "normalize": normalize, "torch_threads": 1},
+        "hyperparams": {
+            **{k: repr(v) if k == "policy_kwargs" else v for k, v in hyperparams.items()},
+            "n_envs": n_envs,
+            "normalize": normalize,
+            "torch_threads": 1,
+        },
         "rounds": args.rounds,
         "steps_per_round": args.steps_per_round,
         "machine": f"{platform.processor() or platform.machine()}, python {platform.python_version()}, torch {th.__version__}",

@@ -189,7 +189,11 @@ def build_model(spec: RunSpec, run_dir: Path, results_dir: Path) -> SoftPPO:
     coefs = coefficients(spec.env, spec.variant)
     env = make_env(spec, run_dir)
     common = {
-        "seed": spec.seed, "verbose": 0, "device": "cpu", "ent_coef": coefs["ent_coef"], "entropy_mode": variant.entropy_mode
+        "seed": spec.seed,
+        "verbose": 0,
+        "device": "cpu",
+        "ent_coef": coefs["ent_coef"],
+        "entropy_mode": variant.entropy_mode,
     }
     if variant.algorithm == "ResidualPPO":
         prior_model, prior_stats = prior_paths(spec, results_dir)

@@ -83,7 +83,14 @@ def half_warm_residual(**kwargs) -> ResidualPPO:
     """ResidualPPO (lr 1e-3) on a briefly trained prior, warming its critic up for half of its learn()."""
     prior = SoftPPO("MlpPolicy", "Pendulum-v1", seed=0, **FAST).learn(64)
     return ResidualPPO(
-        "MlpPolicy", "Pendulum-v1", prior=prior, learning_rate=1e-3, critic_warmup=0.5, seed=0, **FAST, **kwargs
+        "MlpPolicy",
+        "Pendulum-v1",
+        prior=prior,
+        learning_rate=1e-3,
+        critic_warmup=0.5,
+        seed=0,
+        **FAST,
+        **kwargs,
     )
 
 
@@ -108,7 +115,9 @@ def test_minibatch_kl_of_the_whole_rollout_is_the_rollout_kl():
     with th.no_grad():
         model.policy.log_std -= 0.3  # KL 0.11106, as in test_rollout_kl_of_a_narrowed_gaussian
     whole = next(model.rollout_buffer.get(None))
-    assert minibatch_kl(model.policy, whole) == pytest.approx(rollout_kl(model.policy, model.rollout_buffer, 512))
+    assert minibatch_kl(model.policy, whole) == pytest.approx(
+        rollout_kl(model.policy, model.rollout_buffer, 512)
+    )
     assert minibatch_kl(model.policy, whole) == pytest.approx(0.11106, rel=0.05)
 
 
@@ -116,7 +125,9 @@ def record_step_lrs(model: SoftPPO) -> list[float]:
     """The learning rate of every optimizer step from now on, as the step sees it (after the adaptation,
     whose pre-hook was registered first)."""
     lrs: list[float] = []
-    model.policy.optimizer.register_step_pre_hook(lambda opt, args, kwargs: lrs.append(opt.param_groups[0]["lr"]))
+    model.policy.optimizer.register_step_pre_hook(
+        lambda opt, args, kwargs: lrs.append(opt.param_groups[0]["lr"])
+    )
     return lrs
 
 
@@ -135,7 +146,13 @@ def scripted_kls(monkeypatch, kls: list[float]) -> list[int]:
 def test_minibatch_schedule_adapts_before_every_step(monkeypatch, tmp_path):
     # FAST: 64 samples, minibatches of 32, 2 epochs -> 4 steps per update.
     model = SoftPPO(
-        "MlpPolicy", "Pendulum-v1", learning_rate=1e-3, desired_kl=0.01, kl_adaptation="minibatch", seed=0, **FAST
+        "MlpPolicy",
+        "Pendulum-v1",
+        learning_rate=1e-3,
+        desired_kl=0.01,
+        kl_adaptation="minibatch",
+        seed=0,
+        **FAST,
     )
     sizes = scripted_kls(monkeypatch, [0.05, 0.05, 0.001, 0.01] * 2)
     lrs = record_step_lrs(model)
@@ -156,7 +173,13 @@ def test_minibatch_schedule_adapts_before_every_step(monkeypatch, tmp_path):
 
 def test_minibatch_schedule_measures_the_policy_before_each_step():
     model = SoftPPO(
-        "MlpPolicy", "Pendulum-v1", learning_rate=1e-3, desired_kl=1e-6, kl_adaptation="minibatch", seed=0, **FAST
+        "MlpPolicy",
+        "Pendulum-v1",
+        learning_rate=1e-3,
+        desired_kl=1e-6,
+        kl_adaptation="minibatch",
+        seed=0,
+        **FAST,
     )
     kls: list[float] = []
     model.policy.optimizer.register_step_pre_hook(

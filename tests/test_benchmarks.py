@@ -345,11 +345,15 @@ def test_resumed_run_records_the_machine_of_each_segment(results, tmp_path, monk
     assert result["resumed_on"] == [None, elsewhere]  # the unknown earlier segment stays unknown
     assert yaml.safe_load((run_dir / "config.yaml").read_text()) == first
     table = report.run_table([(run_dir, result)])
-    assert table["machines"].tolist() == [f"{os.cpu_count()}cpu-py{platform.python_version()} ? 16cpu-py3.12.3"]
+    assert table["machines"].tolist() == [
+        f"{os.cpu_count()}cpu-py{platform.python_version()} ? 16cpu-py3.12.3"
+    ]
     config = {**first}
     del config["cpu_count"]  # written before cpu_count was recorded
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
-    assert report.run_table([(run_dir, result)])["machines"][0].startswith(f"?cpu-py{platform.python_version()} ")
+    assert report.run_table([(run_dir, result)])["machines"][0].startswith(
+        f"?cpu-py{platform.python_version()} "
+    )
 
 
 def test_partial_run_with_other_settings_restarts(results, tmp_path, monkeypatch):
@@ -431,7 +435,9 @@ def test_evaluation_mapping_sets_the_periodic_evaluation(tmp_path):
     block = _ppo_yml()
     block = block["Hopper-v5"]
     ppo_file = tmp_path / "hopper.yml"
-    ppo_file.write_text(yaml.safe_dump({"Hopper-v5": {**block, "evaluation": {"episodes": 20, "points": 40}}}))
+    ppo_file.write_text(
+        yaml.safe_dump({"Hopper-v5": {**block, "evaluation": {"episodes": 20, "points": 40}}})
+    )
     soft, residual = build_grid(
         "paper", tables=(2,), envs=("Hopper",), variants=("residual",), seeds=(0,), ppo_file=ppo_file
     )
@@ -468,7 +474,9 @@ def test_evaluation_mapping_changes_the_selection_not_the_training(results, tmp_
     block = _ppo_yml()
     ppo_file = tmp_path / "ppo.yml"
     evaluation = {"episodes": 3, "points": 4}
-    ppo_file.write_text(yaml.safe_dump({"HalfCheetah-v5": {**block["HalfCheetah-v5"], "evaluation": evaluation}}))
+    ppo_file.write_text(
+        yaml.safe_dump({"HalfCheetah-v5": {**block["HalfCheetah-v5"], "evaluation": evaluation}})
+    )
     (spec,) = build_grid("smoke", envs=("HalfCheetah",), variants=("soft",), seeds=(0,), ppo_file=ppo_file)
     run_one(spec, tmp_path / "runs", command="evaluation")
     run_dir = spec.run_dir(tmp_path / "runs")

@@ -97,7 +97,9 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
 
     repo = tmp_path / "repo"
     shutil.copytree(results / "smoke", repo / "runs" / "smoke")
-    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)
+    git = lambda *args: subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    )
     git("init", "-q")
     (repo / ".gitignore").write_text("runs/\n")  # as benchmarks/runs/ is: records are added with -f
     runs = repo / "runs"
@@ -119,7 +121,9 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
     # An unfinished run commits its resume point and its best checkpoint so far...
     (residual / "result.json").unlink()
     for name in ("last.zip", "last_vecnormalize.pkl"):
-        shutil.copyfile(residual / "checkpoints" / name, residual / "checkpoints" / name.replace("last", "resume-4096"))
+        shutil.copyfile(
+            residual / "checkpoints" / name, residual / "checkpoints" / name.replace("last", "resume-4096")
+        )
     state = {"step": 4096, "next_eval": 6144, "best_value": 1.0, "best_step": 2048, "train_seconds": 1.0}
     (residual / "checkpoints" / "resume.json").write_text(json.dumps(state))
     # (with keep_resume_points, the frequent commits leave unfinished runs' checkpoints alone)
@@ -138,7 +142,9 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
         (ckpt / f"resume-4096{suffix}").rename(ckpt / f"resume-6144{suffix}")
     (ckpt / "resume.json").write_text(json.dumps(state | {"step": 6144}))
     added, dropped = records.stage(runs, "smoke", keep_resume_points=True)
-    assert dropped == [] and not [p for p in added if "checkpoints" in p.as_posix() and "residual" in p.as_posix()]
+    assert dropped == [] and not [
+        p for p in added if "checkpoints" in p.as_posix() and "residual" in p.as_posix()
+    ]
     assert "runs/smoke/HalfCheetah-v5/residual/seed0/checkpoints/resume-4096.zip" in git("ls-files").stdout
     for suffix in (".zip", "_vecnormalize.pkl"):
         (ckpt / f"resume-6144{suffix}").rename(ckpt / f"resume-4096{suffix}")
@@ -147,7 +153,11 @@ def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_p
     (residual / "result.json").write_text("{}")
     added, dropped = records.stage(runs, "smoke")
     assert {p.name for p in dropped} == {
-        "resume.json", "resume-4096.zip", "resume-4096_vecnormalize.pkl", "best.zip", "best_vecnormalize.pkl"
+        "resume.json",
+        "resume-4096.zip",
+        "resume-4096_vecnormalize.pkl",
+        "best.zip",
+        "best_vecnormalize.pkl",
     }
     assert (residual / "checkpoints" / "best.zip").is_file()
     assert not [path for path in git("ls-files").stdout.split() if "residual/seed0/checkpoints" in path]
@@ -177,7 +187,9 @@ def test_a_killed_run_continues_from_its_committed_record_in_a_fresh_clone(resul
     # Only the record travelled: of the logs, the progress CSV, not tensorboard's events nor Monitor files.
     cloned_dir = RESIDUAL.run_dir(clone_runs)
     cloned = {path.relative_to(cloned_dir).as_posix() for path in cloned_dir.rglob("*")}
-    assert "logs/progress.csv" in cloned and not [name for name in cloned if "tfevents" in name or "monitor" in name]
+    assert "logs/progress.csv" in cloned and not [
+        name for name in cloned if "tfevents" in name or "monitor" in name
+    ]
     # Every file of the clone has the clone's age: the prior is compared by content, so not stale.
     assert run_cli.run_state(SOFT, clone_runs) == "finished"
     assert run_cli.run_state(RESIDUAL, clone_runs) == "partial"
@@ -194,7 +206,9 @@ def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, 
         monkeypatch.setenv(variable, "t@t")
     repo = tmp_path / "repo"
     shutil.copytree(results / "smoke", repo / "runs" / "smoke")
-    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)
+    git = lambda *args: subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    )
     git("init", "-q")
     (repo / ".gitignore").write_text("runs/\n")
     (repo / "notes.md").write_text("someone's work in progress")
@@ -209,5 +223,3 @@ def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, 
     assert "runs/smoke/HalfCheetah-v5/residual/seed0/result.json" in committed and "notes.md" not in committed
     assert records.main(argv) == 0
     assert capsys.readouterr().out.strip() == "records unchanged: nothing to commit"
-
-

@@ -117,8 +117,12 @@ def test_non_finite_env_reward_named():
         if step == 2:
             rewards[0] = np.nan
         buffer.add(
-            np.zeros((2, 2), dtype=np.float32), np.zeros((2, 1), dtype=np.float32), rewards,
-            EPISODE_STARTS[step], th.tensor(VALUES[step]), th.tensor(LOG_PROBS[step]),
+            np.zeros((2, 2), dtype=np.float32),
+            np.zeros((2, 1), dtype=np.float32),
+            rewards,
+            EPISODE_STARTS[step],
+            th.tensor(VALUES[step]),
+            th.tensor(LOG_PROBS[step]),
         )
     with pytest.raises(NonFiniteLogProbError, match=r"env reward.*rollout step 2, env 0"):
         buffer.compute_returns_and_advantage(th.tensor(LAST_VALUES), LAST_DONES)

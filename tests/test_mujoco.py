@@ -11,7 +11,9 @@ FAST = {"n_steps": 128, "batch_size": 64, "n_epochs": 2, "seed": 0}
 
 
 def test_soft_then_residual_on_half_cheetah(tmp_path):
-    basic = VecNormalize(make_vec_env(HALF_CHEETAH_ID, n_envs=2, env_kwargs={"reward": "basic"}), norm_reward=False)
+    basic = VecNormalize(
+        make_vec_env(HALF_CHEETAH_ID, n_envs=2, env_kwargs={"reward": "basic"}), norm_reward=False
+    )
     prior = SoftPPO("MlpPolicy", basic, ent_coef=0.13472, **FAST).learn(512)
     addon = make_vec_env(HALF_CHEETAH_ID, n_envs=2, env_kwargs={"reward": "addon"})
     model = ResidualPPO("MlpPolicy", addon, prior=prior, prior_coef=0.17, ent_coef=0.13472, **FAST)

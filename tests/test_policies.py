@@ -12,10 +12,16 @@ from sb3_rpg.common.policies import RPGActorCriticPolicy, StateStdActorCriticPol
     ("policy", "policy_kwargs"), [("StateStdMlpPolicy", None), ("MlpPolicy", {"state_dependent_std": True})]
 )
 def test_state_dependent_std_selectable(policy, policy_kwargs):
-    model = SoftPPO(policy, "Pendulum-v1", policy_kwargs=policy_kwargs, n_steps=64, batch_size=32, n_epochs=1, seed=0)
+    model = SoftPPO(
+        policy, "Pendulum-v1", policy_kwargs=policy_kwargs, n_steps=64, batch_size=32, n_epochs=1, seed=0
+    )
     assert model.policy.state_dependent_std
     assert not hasattr(model.policy, "log_std")
-    assert any(param is model.policy.log_std_net.weight for group in model.policy.optimizer.param_groups for param in group["params"])
+    assert any(
+        param is model.policy.log_std_net.weight
+        for group in model.policy.optimizer.param_groups
+        for param in group["params"]
+    )
     model.learn(128)
     obs = th.as_tensor(np.random.default_rng(0).normal(size=(4, 3)), dtype=th.float32)
     stds = model.policy.get_distribution(obs).distribution.stddev
@@ -37,8 +43,12 @@ def test_global_std_is_sb3_default():
 
 
 def test_residual_with_state_std_prior(tmp_path):
-    prior = SoftPPO("StateStdMlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=1, seed=0).learn(64)
-    model = ResidualPPO("MlpPolicy", "Pendulum-v1", prior=prior, n_steps=64, batch_size=32, n_epochs=1, seed=0)
+    prior = SoftPPO("StateStdMlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=1, seed=0).learn(
+        64
+    )
+    model = ResidualPPO(
+        "MlpPolicy", "Pendulum-v1", prior=prior, n_steps=64, batch_size=32, n_epochs=1, seed=0
+    )
     assert model.policy.state_dependent_std
     model.learn(64)
     model.save(tmp_path / "residual")

@@ -18,6 +18,13 @@ def test_shipped_prior_customises(name):
     assert prior.vec_normalize is not None and prior.info["source_run"]
     SoftPPO.load(prior.model)  # a plain SB3 load works too
     env = make_vec_env(f"sb3_rpg/{name}", n_envs=1, env_kwargs={"reward": "addon"})
-    model = ResidualPPO("MlpPolicy", env, prior=prior.model, prior_vec_normalize=prior.vec_normalize, n_steps=64, batch_size=32)
+    model = ResidualPPO(
+        "MlpPolicy",
+        env,
+        prior=prior.model,
+        prior_vec_normalize=prior.vec_normalize,
+        n_steps=64,
+        batch_size=32,
+    )
     assert isinstance(model.get_env(), FrozenObsNormalize)
     model.learn(64)

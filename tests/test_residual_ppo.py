@@ -27,7 +27,9 @@ def actor(model) -> dict[str, th.Tensor]:
 
 def critic(model) -> dict[str, th.Tensor]:
     state = model.policy.state_dict()
-    return {key: state[key].clone() for key in state if key.startswith(("mlp_extractor.value_net", "value_net"))}
+    return {
+        key: state[key].clone() for key in state if key.startswith(("mlp_extractor.value_net", "value_net"))
+    }
 
 
 def equal(a, b) -> bool:
@@ -75,7 +77,9 @@ def test_prior_log_prob_equals_prior_models_own_under_vecnormalize(tmp_path):
     actions = model.rollout_buffer.actions  # flattened by PPO's train, in step order for one env
 
     prior_model = PPO.load(tmp_path / "prior.zip")
-    statistics = VecNormalize.load(tmp_path / "vecnormalize.pkl", DummyVecEnv([lambda: gym.make("Pendulum-v1")]))
+    statistics = VecNormalize.load(
+        tmp_path / "vecnormalize.pkl", DummyVecEnv([lambda: gym.make("Pendulum-v1")])
+    )
     raw = np.array(recorder.raw[:64])
     with th.no_grad():
         _, own, _ = prior_model.policy.evaluate_actions(
@@ -83,7 +87,9 @@ def test_prior_log_prob_equals_prior_models_own_under_vecnormalize(tmp_path):
         )
         _, unnormalized, _ = prior_model.policy.evaluate_actions(th.as_tensor(raw), th.as_tensor(actions))
     np.testing.assert_allclose(used, own.numpy(), rtol=1e-5, atol=1e-5)
-    assert not np.allclose(used, unnormalized.numpy(), atol=1e-3)  # the test would catch a missing normalisation
+    assert not np.allclose(
+        used, unnormalized.numpy(), atol=1e-3
+    )  # the test would catch a missing normalisation
     np.testing.assert_allclose(
         model.rollout_buffer.prior_rewards[:, 0], 0.5 * own.numpy(), rtol=1e-5, atol=1e-5
     )
@@ -131,17 +137,29 @@ def test_critic_warmup_freezes_actor_then_trains_it(prior):
 def test_greedy_and_kl_special_cases(prior):
     greedy = ResidualPPO("MlpPolicy", "Pendulum-v1", prior=prior, prior_coef=0.0, seed=0, **FAST).learn(64)
     assert not greedy.rollout_buffer.prior_rewards.any()
-    kl = ResidualPPO("MlpPolicy", "Pendulum-v1", prior=prior, prior_coef=0.3, ent_coef=0.3, seed=0, **FAST).learn(64)
+    kl = ResidualPPO(
+        "MlpPolicy", "Pendulum-v1", prior=prior, prior_coef=0.3, ent_coef=0.3, seed=0, **FAST
+    ).learn(64)
     buffer = kl.rollout_buffer
     # KL PPO: the two terms are β·(log π_prior - log πθ).
     np.testing.assert_allclose(
-        buffer.rewards - buffer.env_rewards, 0.3 * (buffer.prior_log_probs - buffer.log_probs.reshape(64, 1)), atol=1e-5
+        buffer.rewards - buffer.env_rewards,
+        0.3 * (buffer.prior_log_probs - buffer.log_probs.reshape(64, 1)),
+        atol=1e-5,
     )
 
 
 def test_save_load_without_prior_file(tmp_path, prior):
     prior.save(tmp_path / "prior")
-    model = ResidualPPO("MlpPolicy", "Pendulum-v1", prior=tmp_path / "prior.zip", prior_coef=0.17, ent_coef=0.13, seed=0, **FAST)
+    model = ResidualPPO(
+        "MlpPolicy",
+        "Pendulum-v1",
+        prior=tmp_path / "prior.zip",
+        prior_coef=0.17,
+        ent_coef=0.13,
+        seed=0,
+        **FAST,
+    )
     model.learn(128)
     model.save(tmp_path / "residual")
     (tmp_path / "prior.zip").unlink()
@@ -150,7 +168,9 @@ def test_save_load_without_prior_file(tmp_path, prior):
     assert equal(model.prior_policy.state_dict(), loaded.prior_policy.state_dict())
     assert not any(param.requires_grad for param in loaded.prior_policy.parameters())
     obs = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
-    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    np.testing.assert_array_equal(
+        model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
+    )
     loaded.learn(64)  # and it trains on
 
 
@@ -166,7 +186,10 @@ def test_save_load_keeps_prior_normalization(tmp_path):
 
 
 def test_seeded_runs_are_deterministic(prior):
-    runs = [ResidualPPO("MlpPolicy", "Pendulum-v1", prior=prior, critic_warmup=0.3, seed=5, **FAST).learn(192) for _ in range(2)]
+    runs = [
+        ResidualPPO("MlpPolicy", "Pendulum-v1", prior=prior, critic_warmup=0.3, seed=5, **FAST).learn(192)
+        for _ in range(2)
+    ]
     assert equal(runs[0].policy.state_dict(), runs[1].policy.state_dict())
 
 
@@ -185,7 +208,10 @@ def test_prior_required():
 
 
 def test_space_mismatch_names_both_spaces(prior):
-    with pytest.raises(ValueError, match=r"observation space Box\(.*\(3,\).*differs from the environment's observation space Box\(.*\(2,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"observation space Box\(.*\(3,\).*differs from the environment's observation space Box\(.*\(2,\)",
+    ):
         ResidualPPO("MlpPolicy", "MountainCarContinuous-v0", prior=prior)
 
 

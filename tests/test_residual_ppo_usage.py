@@ -119,7 +119,9 @@ def test_acting_on_raw_observations(normalized_prior, tmp_path):
     normalizer = _resolve_normalizer(loaded, None, gym.make("Pendulum-v1").observation_space)
     assert isinstance(normalizer, VecNormalize) and not normalizer.training
     np.testing.assert_allclose(normalizer.normalize_obs(raw), normalized, rtol=1e-6)
-    np.testing.assert_allclose(loaded.predict(normalizer.normalize_obs(raw), deterministic=True)[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(normalizer.normalize_obs(raw), deterministic=True)[0], expected, rtol=1e-6
+    )
 
 
 def test_prior_statistics_from_files(normalized_prior, tmp_path):
@@ -137,7 +139,9 @@ def test_prior_statistics_from_files(normalized_prior, tmp_path):
     _, inside = load_prior_policy(tmp_path / "residual.zip")
     assert inside is not None
     np.testing.assert_array_equal(inside.obs_rms.mean, prior_env.obs_rms.mean)
-    second = ResidualPPO("MlpPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), prior=tmp_path / "residual.zip", **FAST)
+    second = ResidualPPO(
+        "MlpPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), prior=tmp_path / "residual.zip", **FAST
+    )
     assert isinstance(second.get_env(), FrozenObsNormalize)
 
 

@@ -50,13 +50,16 @@ def run(cls, steps=128, **kwargs):
 
 
 @pytest.mark.parametrize(
-    ("mode", "reward_coef", "loss_coef"), [("soft", ALPHA, 0.0), ("end", 0.0, ALPHA), ("repeat", ALPHA, ALPHA)]
+    ("mode", "reward_coef", "loss_coef"),
+    [("soft", ALPHA, 0.0), ("end", 0.0, ALPHA), ("repeat", ALPHA, ALPHA)],
 )
 def test_entropy_mode_places_alpha(mode, reward_coef, loss_coef):
     model, rollouts = run(SoftPPO, steps=64, ent_coef=ALPHA, entropy_mode=mode)
     assert model.reward_ent_coef == reward_coef and model.ent_coef == loss_coef
     rollout = rollouts[0]
-    np.testing.assert_allclose(rollout["rewards"], rollout["env_rewards"] - reward_coef * rollout["log_probs"], rtol=1e-6)
+    np.testing.assert_allclose(
+        rollout["rewards"], rollout["env_rewards"] - reward_coef * rollout["log_probs"], rtol=1e-6
+    )
     assert isinstance(model.rollout_buffer, SoftRolloutBuffer)
 
 
@@ -73,7 +76,9 @@ def test_end_entropy_is_ppo_with_entropy_bonus():
 
 
 def test_modes_differ_from_each_other():
-    results = {mode: params(run(SoftPPO, ent_coef=ALPHA, entropy_mode=mode)[0]) for mode in ("soft", "end", "repeat")}
+    results = {
+        mode: params(run(SoftPPO, ent_coef=ALPHA, entropy_mode=mode)[0]) for mode in ("soft", "end", "repeat")
+    }
     assert not same_params(results["soft"], results["end"])
     assert not same_params(results["soft"], results["repeat"])
     assert not same_params(results["end"], results["repeat"])
@@ -108,7 +113,9 @@ def test_reward_terms_are_logged(tmp_path):
     log = pd.read_csv(tmp_path / "progress.csv")
     for key in ("rewards/env", "rewards/entropy_term", "rewards/prior_term", "rewards/total"):
         assert key in log.columns and log[key].notna().all()
-    np.testing.assert_allclose(log["rewards/total"], log["rewards/env"] + log["rewards/entropy_term"], rtol=1e-5)
+    np.testing.assert_allclose(
+        log["rewards/total"], log["rewards/env"] + log["rewards/entropy_term"], rtol=1e-5
+    )
 
 
 def test_save_load_roundtrip(tmp_path):
@@ -117,10 +124,14 @@ def test_save_load_roundtrip(tmp_path):
     loaded = SoftPPO.load(tmp_path / "soft")
     assert (loaded.entropy_mode, loaded.reward_ent_coef, loaded.ent_coef) == ("repeat", ALPHA, ALPHA)
     obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
-    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    np.testing.assert_array_equal(
+        model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
+    )
 
 
-@pytest.mark.parametrize(("mode", "in_reward", "in_loss"), [("soft", True, False), ("end", False, True), ("repeat", True, True)])
+@pytest.mark.parametrize(
+    ("mode", "in_reward", "in_loss"), [("soft", True, False), ("end", False, True), ("repeat", True, True)]
+)
 def test_alpha_goes_where_entropy_mode_says(tmp_path, mode, in_reward, in_loss):
     model = SoftPPO("MlpPolicy", "Pendulum-v1", ent_coef=ALPHA, entropy_mode=mode, **FAST)
     assert model.alpha == ALPHA

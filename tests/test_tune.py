@@ -353,7 +353,12 @@ def test_prior_statistics_beside_the_zip_silence_the_warning(tmp_path: Path, pri
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tiny_config(tmp_path, algo="residual_ppo", prior=str(prior), hyperparams=hyperparams)
-        tiny_config(tmp_path, algo="residual_ppo", prior=str(prior_zip), hyperparams={**TINY, "normalize": {"norm_obs": False}})
+        tiny_config(
+            tmp_path,
+            algo="residual_ppo",
+            prior=str(prior_zip),
+            hyperparams={**TINY, "normalize": {"norm_obs": False}},
+        )
 
 
 def test_resumed_seeded_study_proposes_new_points(tmp_path: Path) -> None:
@@ -379,6 +384,10 @@ def test_residual_ppo_on_an_addon_task_trains_on_the_addon_reward() -> None:
         )
     assert config.env_kwargs == {"reward": "addon"} and config.eval_kwargs["reward"] == "full"
     explicit = tiny_config(
-        Path("unused"), algo="residual_ppo", env_id="sb3_rpg/Hopper-v5", env_kwargs={"reward": "full"}, prior="p.zip"
+        Path("unused"),
+        algo="residual_ppo",
+        env_id="sb3_rpg/Hopper-v5",
+        env_kwargs={"reward": "full"},
+        prior="p.zip",
     )
     assert explicit.env_kwargs == {"reward": "full"}

@@ -74,7 +74,10 @@ class RPGActorCriticPolicy(ActorCriticPolicy):
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         # SB3 leaves share_features_extractor out; a prior rebuilt from these parameters needs it.
-        data.update(state_dependent_std=self.state_dependent_std, share_features_extractor=self.share_features_extractor)
+        data.update(
+            state_dependent_std=self.state_dependent_std,
+            share_features_extractor=self.share_features_extractor,
+        )
         return data
 
 
@@ -97,7 +100,14 @@ class StateStdActorCriticPolicy(RPGActorCriticPolicy):
         state_dependent_std: bool = True,
         **kwargs: Any,
     ):
-        super().__init__(observation_space, action_space, lr_schedule, *args, state_dependent_std=state_dependent_std, **kwargs)
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            *args,
+            state_dependent_std=state_dependent_std,
+            **kwargs,
+        )
 
 
 class RPGActorCriticCnnPolicy(RPGActorCriticPolicy):
@@ -109,7 +119,13 @@ class RPGActorCriticCnnPolicy(RPGActorCriticPolicy):
     :param kwargs: Every other argument of :class:`RPGActorCriticPolicy`
     """
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule, **kwargs: Any):
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("features_extractor_class", NatureCNN)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
@@ -123,7 +139,13 @@ class RPGMultiInputActorCriticPolicy(RPGActorCriticPolicy):
     :param kwargs: Every other argument of :class:`RPGActorCriticPolicy`
     """
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule, **kwargs: Any):
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("features_extractor_class", CombinedExtractor)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 

@@ -58,7 +58,9 @@ class ObsNormalization:
             with path.open("rb") as file:
                 vec_normalize = pickle.load(file)
             if not isinstance(vec_normalize, VecNormalize):
-                raise TypeError(f"prior_vec_normalize: '{path}' holds a {type(vec_normalize).__name__}, not a VecNormalize")
+                raise TypeError(
+                    f"prior_vec_normalize: '{path}' holds a {type(vec_normalize).__name__}, not a VecNormalize"
+                )
         if not vec_normalize.norm_obs:
             return None
         return cls(
@@ -176,7 +178,9 @@ def load_prior_policy(prior: PriorLike) -> tuple[ActorCriticPolicy, ObsNormaliza
             normalization = ObsNormalization.from_vec_normalize(sibling)
         return check_gaussian_policy(policy), normalization
     else:
-        raise TypeError(f"prior must be an SB3 model, its policy or a path to its .zip, got {type(prior).__name__}")
+        raise TypeError(
+            f"prior must be an SB3 model, its policy or a path to its .zip, got {type(prior).__name__}"
+        )
     check_gaussian_policy(policy)
     return clone_policy(policy), normalization
 
@@ -213,14 +217,18 @@ def check_gaussian_policy(policy: Any) -> ActorCriticPolicy:
     return policy
 
 
-def check_prior_spaces(policy: ActorCriticPolicy, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+def check_prior_spaces(
+    policy: ActorCriticPolicy, observation_space: spaces.Space, action_space: spaces.Space
+) -> None:
     """Raise a ValueError naming both spaces if the prior's spaces differ from the environment's."""
     for kind, prior_space, env_space in (
         ("observation", policy.observation_space, observation_space),
         ("action", policy.action_space, action_space),
     ):
         if prior_space != env_space:
-            raise ValueError(f"the prior's {kind} space {prior_space} differs from the environment's {kind} space {env_space}")
+            raise ValueError(
+                f"the prior's {kind} space {prior_space} differs from the environment's {kind} space {env_space}"
+            )
 
 
 def freeze(policy: ActorCriticPolicy) -> ActorCriticPolicy:
@@ -249,7 +257,13 @@ def prior_log_prob(
 
 def actor_state_dict(policy: ActorCriticPolicy) -> dict[str, th.Tensor]:
     """The actor's entries of a policy's state dict: features (if shared), policy net, mean head and std."""
-    prefixes = ["pi_features_extractor.", "mlp_extractor.policy_net.", "action_net.", "log_std", "log_std_net."]
+    prefixes = [
+        "pi_features_extractor.",
+        "mlp_extractor.policy_net.",
+        "action_net.",
+        "log_std",
+        "log_std_net.",
+    ]
     if policy.share_features_extractor:
         prefixes.append("features_extractor.")
     return {key: value for key, value in policy.state_dict().items() if key.startswith(tuple(prefixes))}
@@ -261,7 +275,9 @@ def copy_actor(source: ActorCriticPolicy, target: ActorCriticPolicy) -> None:
     missing = sorted(set(target_actor) - set(source_actor))
     unexpected = sorted(set(source_actor) - set(target_actor))
     mismatched = sorted(
-        key for key in set(source_actor) & set(target_actor) if source_actor[key].shape != target_actor[key].shape
+        key
+        for key in set(source_actor) & set(target_actor)
+        if source_actor[key].shape != target_actor[key].shape
     )
     if missing or unexpected or mismatched:
         raise ValueError(

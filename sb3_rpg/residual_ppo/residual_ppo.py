@@ -236,7 +236,11 @@ class ResidualPPO(SoftPPO):
         if self.prior_policy is None:  # load(): rebuilt here, weights from the saved state dicts
             self.prior_policy = self.prior_policy_class(**self.prior_policy_data)
         old_warmup_end = self.__dict__.pop("_critic_warmup_end", None)  # saved by earlier versions
-        if getattr(self, "_critic_warmup_left", None) is None and old_warmup_end is not None and old_warmup_end >= 0:
+        if (
+            getattr(self, "_critic_warmup_left", None) is None
+            and old_warmup_end is not None
+            and old_warmup_end >= 0
+        ):
             self._critic_warmup_left = old_warmup_end - self.num_timesteps
         if self.env is not None:
             self.env = self._wrap_prior_normalization(self.env)
