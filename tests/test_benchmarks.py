@@ -432,24 +432,29 @@ def _ppo_yml() -> dict:
 def test_evaluation_mapping_sets_the_periodic_evaluation(tmp_path):
     from benchmarks.config import algorithm_kwargs
 
-    block = _ppo_yml()
-    block = block["Hopper-v5"]
+    block = {key: value for key, value in _ppo_yml()["Hopper-v5"].items() if key != "evaluation"}
     ppo_file = tmp_path / "hopper.yml"
     ppo_file.write_text(
-        yaml.safe_dump({"Hopper-v5": {**block, "evaluation": {"episodes": 20, "points": 40}}})
+        yaml.safe_dump({"Hopper-v5": {**block, "evaluation": {"episodes": 12, "points": 25}}})
     )
     soft, residual = build_grid(
         "paper", tables=(2,), envs=("Hopper",), variants=("residual",), seeds=(0,), ppo_file=ppo_file
     )
     for spec in (soft, residual):  # the customizations inherit it (`customize:` overrides only its own keys)
         settings = spec.settings()
-        assert (settings.eval_episodes, settings.eval_points) == (20, 40)
-        assert settings.eval_freq == 5_000_000 // 40 == 125_000
+        assert (settings.eval_episodes, settings.eval_points) == (12, 25)
+        assert settings.eval_freq == 5_000_000 // 25 == 200_000
         assert settings.final_episodes == BUDGETS["paper"].final_episodes == 100  # the paper's protocol
         assert "evaluation" not in algorithm_kwargs(spec.ppo())  # not a PPO argument
     # Without the mapping, the budget's own settings.
-    default = make_spec("Hopper-v5", "soft", 0, "paper").settings()
+    plain_file = tmp_path / "plain.yml"
+    plain_file.write_text(yaml.safe_dump({"Hopper-v5": block}))
+    default = make_spec("Hopper-v5", "soft", 0, "paper", str(plain_file)).settings()
     assert (default.eval_episodes, default.eval_points) == (5, 20) and default == BUDGETS["paper"]
+    # The shipped blocks: Hopper's picks its best checkpoints on 40 evaluations of 20 episodes, the
+    # other envs keep the budget's.
+    assert make_spec("Hopper-v5", "soft", 0, "paper").settings().eval_points == 40
+    assert make_spec("Ant-v5", "soft", 0, "paper").settings() == BUDGETS["paper"]
 
 
 @pytest.mark.parametrize(
