@@ -16,6 +16,7 @@ n_envs, n_steps, minibatch, epochs and network; observations normalized by VecNo
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import platform
 import statistics
@@ -34,8 +35,6 @@ from sb3_rpg import ResidualPPO, SoftPPO
 RESULTS = Path(__file__).parent / "results"
 # The developers' reference setting: 8 envs x 512 steps, minibatch 512, 5 epochs.
 HYPERPARAMS = {"n_steps": 512, "batch_size": 512, "n_epochs": 5, "verbose": 0}
-#: Block keys of SoftPPO/ResidualPPO's adaptive learning rate, which SB3's PPO does not take.
-ADAPTIVE_LR_KEYS = ("desired_kl", "kl_adaptation")
 
 
 def build(
@@ -46,10 +45,11 @@ def build(
 
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if name == "PPO":
-        # SB3's PPO has no adaptive learning rate: a block's desired_kl (and when to adapt,
-        # kl_adaptation) stays in the measured algorithms, so its cost (one KL pass over the rollout per
-        # update) counts as their overhead.
-        plain = {key: value for key, value in hyperparams.items() if key not in ADAPTIVE_LR_KEYS}
+        # SB3's PPO has no adaptive learning rate: a block's desired_kl / kl_adaptation (arguments of
+        # SoftPPO and ResidualPPO only) stay in the measured algorithms, so their cost (one KL pass over
+        # the rollout per update) counts as their overhead.
+        accepted = inspect.signature(PPO.__init__).parameters
+        plain = {key: value for key, value in hyperparams.items() if key in accepted}
         return PPO("MlpPolicy", wrapped(env), seed=seed, **plain)
     if name == "SoftPPO":
         return SoftPPO("MlpPolicy", wrapped(env), ent_coef=0.1, seed=seed, **hyperparams)
