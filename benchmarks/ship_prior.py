@@ -34,6 +34,13 @@ def best_soft_run(runs_dir: Path, budget: str, env: str) -> tuple[Path, dict]:
     return max(results, key=lambda item: item[1]["best"]["basic_return_mean"])
 
 
+def _repo_relative(path: Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (records stay machine-independent)."""
+    path = path.resolve()
+    root = Path(__file__).resolve().parents[1]
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -58,6 +65,7 @@ def main() -> None:
                 f"seed {result['seed']}, best checkpoint at step {result['best_step']}"
             ),
             "source_run": result["run"],
+            "runs_dir": _repo_relative(args.runs_dir),  # source_run is relative to it
             "command": " ".join(["python -m benchmarks.ship_prior", *sys.argv[1:]]),
             "final_evaluation_of_best_checkpoint": {key: best[key] for key in sorted(best)},
         }
