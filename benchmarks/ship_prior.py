@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from benchmarks.config import DEFAULT_RUNS_DIR, ENVS, PRIOR_VARIANT, make_spec
+from benchmarks.config import DEFAULT_RUNS_DIR, ENVS, HERE, PRIOR_VARIANT, make_spec
 from benchmarks.training import stale_reason
 from sb3_rpg.priors import PRIORS_DIR
 
@@ -36,8 +36,7 @@ def best_soft_run(runs_dir: Path, budget: str, env: str) -> tuple[Path, dict]:
 
 def _repo_relative(path: Path) -> str:
     """``path`` relative to the repository root when it lies inside it (records stay machine-independent)."""
-    path = path.resolve()
-    root = Path(__file__).resolve().parents[1]
+    path, root = path.resolve(), HERE.parent
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
 
 
