@@ -4,13 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch 2.13.0 is installed first and pinned: an unpinned torch pulls several GB of CUDA wheels.
 TORCH_VERSION ?= 2.13.0
+# The CI machines' pip finds a CPU build of that version locally. Elsewhere PyPI's Linux wheel brings CUDA;
+# for the CPU build there: make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 .PHONY: setup test test-all lint demo throughput clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[test,bench]"
 	touch $@
 
