@@ -59,6 +59,18 @@ def training_columns(run_dir: Path, name: str, steps: pd.Index) -> dict[str, pd.
     return columns
 
 
+def publish(title: str, command: str, explanation: str, table: pd.DataFrame, out: Path | None) -> None:
+    """Print a titled markdown table with the command that produced it, and write it to ``out`` if given."""
+    text = (
+        f"# {title}\n\nProduced by: `{command}`\n\n{explanation}\n\n"
+        f"{table.astype(object).where(table.notna(), '').to_markdown()}\n"
+    )
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -70,20 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(
         ["python", "-m", "benchmarks.curve_table", *(sys.argv[1:] if argv is None else argv)]
     )
-    table = curve_table(args.runs)
-    text = (
-        f"# {args.title}\n\nProduced by: `{command}`\n\nMean over each evaluation's episodes (deterministic "
-        f"policy, full task): basic return and add-on metric. Since the previous evaluation: approx_kl, the "
-        f"mean SB3 `train/approx_kl` of the updates; lr and std, the last one's learning rate and policy σ "
-        f"(mean over action dimensions); total, entropy_term and prior_term, the mean per-step training "
-        f"reward and its `−α·log πθ` and `ω'·log π_prior` parts. Empty: "
-        f"not evaluated or not logged.\n\n"
-        f"{table.astype(object).where(table.notna(), '').to_markdown()}\n"
+    explanation = (
+        "Mean over each evaluation's episodes (deterministic policy, full task): basic return and add-on "
+        "metric. Since the previous evaluation: approx_kl, the mean SB3 `train/approx_kl` of the updates; "
+        "lr and std, the last one's learning rate and policy σ (mean over action dimensions); total, "
+        "entropy_term and prior_term, the mean per-step training reward and its `−α·log πθ` and "
+        "`ω'·log π_prior` parts. Empty: not evaluated or not logged."
     )
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    publish(args.title, command, explanation, curve_table(args.runs), args.out)
     return 0
 
 

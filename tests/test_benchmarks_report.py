@@ -255,3 +255,47 @@ def test_claim_verdict_tells_a_tie_from_a_failure():
     assert _verdict(-100.0, 200.0 / 3**0.5) == "within 2 SE"
     assert _verdict(-300.0, 200.0 / 3**0.5) == "fails"  # 300 > 2 · 115.5 = 230.9
     assert _verdict(0.0, float("nan")) == "holds" and _verdict(-1.0, float("nan")) == "fails"
+
+
+def test_update_stats_counts_floor_updates_and_kl_quantiles(tmp_path):
+    from benchmarks.update_stats import main, update_stats
+
+    run_dir = tmp_path / "Ant-v5" / "soft_state_std" / "seed0"
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "logs-resumed-400").mkdir()
+    (run_dir / "config.yaml").write_text("ppo:\n  desired_kl: 0.01\n")
+    # Segment 1 logs steps 100-400; the resumed segment 2 logs 400 again (its row wins) and 500.
+    pd.DataFrame(
+        {
+            "time/total_timesteps": [100, 200, 300, 400],
+            "train/approx_kl": [9.0, 0.01, 0.02, 9.0],
+            "train/learning_rate": [1e-4, 1e-5, 1.5e-5, 1e-4],
+            "train/clip_fraction": [0.1, 0.2, 0.3, 0.9],
+        }
+    ).to_csv(run_dir / "logs" / "progress.csv", index=False)
+    pd.DataFrame(
+        {
+            "time/total_timesteps": [400, 500],
+            "train/approx_kl": [0.04, 0.03],
+            "train/learning_rate": [1.0000001e-5, 1e-5],
+            "train/clip_fraction": [0.4, 0.5],
+        }
+    ).to_csv(run_dir / "logs-resumed-400" / "progress.csv", index=False)
+    row = update_stats([run_dir], after=100).loc["Ant-v5/soft_state_std/seed0"]
+    # Updates after step 100: 200, 300, 400 (segment 2's), 500 -> lr 1e-5, 1.5e-5, 1e-5, 1e-5: 3 of 4 at the floor.
+    assert (
+        row["updates"] == 4
+        and row["at lr floor"] == 3
+        and row["share at floor"] == 0.75
+        and row["desired_kl"] == 0.01
+    )
+    # approx_kl 0.01, 0.02, 0.04, 0.03: median (0.02 + 0.03) / 2 = 0.025 (rounds to 0.025 or 0.024 in binary);
+    # p90 by linear interpolation at 0.9 * 3 = 2.7 between 0.03 and 0.04: 0.037.
+    assert row["approx_kl median"] == pytest.approx(0.025, abs=1e-3) and row["approx_kl p90"] == 0.037
+    assert row["clip_fraction median"] == pytest.approx(0.35, abs=0.01)  # (0.3 + 0.4) / 2
+    assert main([str(run_dir), "--after", "100", "--out", str(tmp_path / "u.md")]) == 0
+    assert "Ant-v5/soft_state_std/seed0" in (tmp_path / "u.md").read_text()
+    with pytest.raises(SystemExit, match="no update after step 500"):
+        update_stats([run_dir], after=500)
+    with pytest.raises(SystemExit, match="no SB3 log"):
+        update_stats([tmp_path], after=0)

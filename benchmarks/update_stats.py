@@ -1,0 +1,101 @@
+"""How far and how fast each run's PPO updates moved the policy, as one markdown row per run: over the
+updates logged after ``--after`` steps, how many had their adaptive learning rate at rsl-rl's floor
+(``MIN_LR``, 1e-5), and the median and 90th percentile of SB3's ``train/approx_kl`` against the run's
+``desired_kl``. For telling a run whose KL target held from one that pushed past it at the smallest allowed
+step (docs/benchmarks.md, Ant's state-dependent std):
+
+    python -m benchmarks.update_stats benchmarks/runs/paper/Ant-v5/soft/seed* \\
+        benchmarks/runs/paper/Ant-v5/soft_state_std/seed* --after 1000000 \\
+        --out benchmarks/results/paper/ant_update_stats.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from benchmarks.curve_table import publish
+from sb3_rpg.common.adaptive_lr import MIN_LR
+
+
+def read_updates(run_dir: Path) -> pd.DataFrame:
+    """The run's logged updates (all ``logs*/progress.csv`` segments, one row per step, sorted)."""
+    frames = [pd.read_csv(path) for path in sorted(run_dir.glob("logs*/progress.csv"))]
+    frames = [frame for frame in frames if {"time/total_timesteps", "train/approx_kl"} <= set(frame.columns)]
+    if not frames:
+        raise SystemExit(f"{run_dir} has no SB3 log with train/approx_kl (logs*/progress.csv)")
+    # A run resumed after a kill logs each segment in its own folder (logs/, logs-resumed-<step>/), and the
+    # killed segment may have logged steps past the checkpoint the next one resumed from: order segments by
+    # their first step and keep the later segment's row, the one the final policy descends from.
+    frames.sort(key=lambda frame: frame["time/total_timesteps"].min())
+    log = pd.concat(frames).dropna(subset=["train/approx_kl"])
+    return log.drop_duplicates("time/total_timesteps", keep="last").sort_values("time/total_timesteps")
+
+
+def desired_kl(run_dir: Path) -> float | None:
+    """The KL target of the run's PPO block (``config.yaml``), or None for a constant learning rate."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return None
+    config = yaml.safe_load(path.read_text()) or {}
+    value = (config.get("ppo") or {}).get("desired_kl")
+    return None if value is None else float(value)
+
+
+def update_stats(run_dirs: list[Path], after: int) -> pd.DataFrame:
+    """One row per run: updates counted, how many (and what share) at the lr floor, approx_kl median / p90,
+    clip fraction."""
+    rows = []
+    for run_dir in run_dirs:
+        log = read_updates(run_dir)
+        late = log[log["time/total_timesteps"] > after]
+        if late.empty:
+            raise SystemExit(f"{run_dir} logged no update after step {after}")
+        lr = late["train/learning_rate"]
+        rows.append(
+            {
+                "run": "/".join(run_dir.resolve().parts[-3:]),  # <env>/<variant>/seed<k>
+                "updates": len(late),
+                "desired_kl": desired_kl(run_dir),
+                # The floor is compared with a relative tolerance: the logged lr is a float32 round trip.
+                "at lr floor": int((lr <= MIN_LR * (1 + 1e-4)).sum()),
+                "share at floor": round(float((lr <= MIN_LR * (1 + 1e-4)).mean()), 2),
+                "median lr": float(f"{lr.median():.3g}"),
+                "approx_kl median": round(float(late["train/approx_kl"].median()), 3),
+                "approx_kl p90": round(float(late["train/approx_kl"].quantile(0.9)), 3),
+                "clip_fraction median": round(float(late["train/clip_fraction"].median()), 2),
+            }
+        )
+    return pd.DataFrame(rows).set_index("run")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("runs", type=Path, nargs="+", help="run folders (with logs*/progress.csv)")
+    parser.add_argument("--after", type=int, default=0, help="count only updates logged after this step")
+    parser.add_argument("--title", default="PPO updates: learning rate and KL per run")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file (default: print only)")
+    args = parser.parse_args(argv)
+    command = shlex.join(
+        ["python", "-m", "benchmarks.update_stats", *(sys.argv[1:] if argv is None else argv)]
+    )
+    explanation = (
+        f"Over each run's updates logged after step {args.after} (SB3's `train/*` keys, one row per update; "
+        f"a run resumed after a kill logs only the segments whose logs were kept): how many (and what "
+        f"share) had their adaptive learning rate at its floor ({MIN_LR:g}, rsl-rl's), the median learning "
+        f"rate, and the median and 90th percentile of the per-update `train/approx_kl` beside the block's "
+        f"`desired_kl` (empty: a constant learning rate), and the median `train/clip_fraction`."
+    )
+    publish(args.title, command, explanation, update_stats(args.runs, args.after), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
