@@ -93,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         f"rate, and the median and 90th percentile of the per-update `train/approx_kl` beside the block's "
         f"`desired_kl` (empty: a constant learning rate), and the median `train/clip_fraction`."
     )
-    publish(args.title, command, explanation, update_stats(args.runs, args.after), args.out)
+    # A shell glob such as seed* also matches a running run's seed<k>.lock file: only folders are runs.
+    run_dirs = [path for path in args.runs if path.is_dir()]
+    for path in sorted(set(args.runs) - set(run_dirs)):
+        print(f"skipped {path}: not a run folder", file=sys.stderr)
+    publish(args.title, command, explanation, update_stats(run_dirs, args.after), args.out)
     return 0
 
 

@@ -293,7 +293,9 @@ def test_update_stats_counts_floor_updates_and_kl_quantiles(tmp_path):
     # p90 by linear interpolation at 0.9 * 3 = 2.7 between 0.03 and 0.04: 0.037.
     assert row["approx_kl median"] == pytest.approx(0.025, abs=1e-3) and row["approx_kl p90"] == 0.037
     assert row["clip_fraction median"] == pytest.approx(0.35, abs=0.01)  # (0.3 + 0.4) / 2
-    assert main([str(run_dir), "--after", "100", "--out", str(tmp_path / "u.md")]) == 0
+    lock = run_dir.parent / "seed0.lock"  # what a shell's seed* also matches while the run trains
+    lock.write_text("")
+    assert main([str(run_dir), str(lock), "--after", "100", "--out", str(tmp_path / "u.md")]) == 0
     assert "Ant-v5/soft_state_std/seed0" in (tmp_path / "u.md").read_text()
     with pytest.raises(SystemExit, match="no update after step 500"):
         update_stats([run_dir], after=500)
