@@ -32,18 +32,29 @@ def curve_table(run_dirs: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(columns).rename_axis("step")
 
 
+def read_updates(run_dir: Path) -> pd.DataFrame:
+    """The run's logged updates (all ``logs*/progress.csv`` segments, one row per step, sorted; empty if none)."""
+    frames = [pd.read_csv(path) for path in run_dir.glob("logs*/progress.csv")]
+    frames = [frame for frame in frames if {"time/total_timesteps", "train/approx_kl"} <= set(frame.columns)]
+    if not frames:
+        return pd.DataFrame()
+    # A run resumed after a kill logs each segment in its own folder (logs/, logs-resumed-<step>/), and the
+    # killed segment may have logged steps past the checkpoint the next one resumed from: order segments by
+    # their first step and keep the later segment's row, the one the final policy descends from.
+    frames.sort(key=lambda frame: frame["time/total_timesteps"].min())
+    log = pd.concat(frames).dropna(subset=["train/approx_kl"])
+    return log.drop_duplicates("time/total_timesteps", keep="last").sort_values("time/total_timesteps")
+
+
 def training_columns(run_dir: Path, name: str, steps: pd.Index) -> dict[str, pd.Series]:
     """From the run's SB3 log(s): the mean ``train/approx_kl`` of the updates since the previous evaluation
     and the learning rate and policy σ (``train/std``, mean over action dimensions) of the last of them
     (how far and how fast the policy was moving, how wide it is), and the mean per-step reward PPO
     optimised (``rewards/total``) and its entropy and prior terms (``rewards/entropy_term``,
     ``rewards/prior_term``)."""
-    logs = sorted(run_dir.glob("logs*/progress.csv"))
-    frames = [pd.read_csv(path) for path in logs]
-    frames = [frame for frame in frames if {"time/total_timesteps", "train/approx_kl"} <= set(frame.columns)]
-    if not frames:
+    log = read_updates(run_dir)
+    if log.empty:
         return {}
-    log = pd.concat(frames).sort_values("time/total_timesteps").dropna(subset=["train/approx_kl"])
     bins = pd.cut(log["time/total_timesteps"], [-1, *steps], labels=steps)
     grouped = log.groupby(bins, observed=True)
     columns = {

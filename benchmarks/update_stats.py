@@ -17,24 +17,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from benchmarks.curve_table import publish
+from benchmarks.config import load_yaml
+from benchmarks.curve_table import publish, read_updates
 from sb3_rpg.common.adaptive_lr import MIN_LR
-
-
-def read_updates(run_dir: Path) -> pd.DataFrame:
-    """The run's logged updates (all ``logs*/progress.csv`` segments, one row per step, sorted)."""
-    frames = [pd.read_csv(path) for path in sorted(run_dir.glob("logs*/progress.csv"))]
-    frames = [frame for frame in frames if {"time/total_timesteps", "train/approx_kl"} <= set(frame.columns)]
-    if not frames:
-        raise SystemExit(f"{run_dir} has no SB3 log with train/approx_kl (logs*/progress.csv)")
-    # A run resumed after a kill logs each segment in its own folder (logs/, logs-resumed-<step>/), and the
-    # killed segment may have logged steps past the checkpoint the next one resumed from: order segments by
-    # their first step and keep the later segment's row, the one the final policy descends from.
-    frames.sort(key=lambda frame: frame["time/total_timesteps"].min())
-    log = pd.concat(frames).dropna(subset=["train/approx_kl"])
-    return log.drop_duplicates("time/total_timesteps", keep="last").sort_values("time/total_timesteps")
 
 
 def desired_kl(run_dir: Path) -> float | None:
@@ -42,7 +28,7 @@ def desired_kl(run_dir: Path) -> float | None:
     path = run_dir / "config.yaml"
     if not path.is_file():
         return None
-    config = yaml.safe_load(path.read_text()) or {}
+    config = load_yaml(path) or {}
     value = (config.get("ppo") or {}).get("desired_kl")
     return None if value is None else float(value)
 
@@ -53,19 +39,21 @@ def update_stats(run_dirs: list[Path], after: int) -> pd.DataFrame:
     rows = []
     for run_dir in run_dirs:
         log = read_updates(run_dir)
+        if log.empty:
+            raise SystemExit(f"{run_dir} has no SB3 log with train/approx_kl (logs*/progress.csv)")
         late = log[log["time/total_timesteps"] > after]
         if late.empty:
             raise SystemExit(f"{run_dir} logged no update after step {after}")
-        lr = late["train/learning_rate"]
+        # The floor is compared with a relative tolerance: the logged lr is a float32 round trip.
+        at_floor = late["train/learning_rate"] <= MIN_LR * (1 + 1e-4)
         rows.append(
             {
                 "run": "/".join(run_dir.resolve().parts[-3:]),  # <env>/<variant>/seed<k>
                 "updates": len(late),
                 "desired_kl": desired_kl(run_dir),
-                # The floor is compared with a relative tolerance: the logged lr is a float32 round trip.
-                "at lr floor": int((lr <= MIN_LR * (1 + 1e-4)).sum()),
-                "share at floor": round(float((lr <= MIN_LR * (1 + 1e-4)).mean()), 2),
-                "median lr": float(f"{lr.median():.3g}"),
+                "at lr floor": int(at_floor.sum()),
+                "share at floor": round(float(at_floor.mean()), 2),
+                "median lr": float(f"{late['train/learning_rate'].median():.3g}"),
                 "approx_kl median": round(float(late["train/approx_kl"].median()), 3),
                 "approx_kl p90": round(float(late["train/approx_kl"].quantile(0.9)), 3),
                 "clip_fraction median": round(float(late["train/clip_fraction"].median()), 2),
