@@ -7,11 +7,16 @@ step (docs/benchmarks.md, Ant's state-dependent std):
     python -m benchmarks.update_stats benchmarks/runs/paper/Ant-v5/soft/seed* \\
         benchmarks/runs/paper/Ant-v5/soft_state_std/seed* --after 1000000 \\
         --out benchmarks/results/paper/ant_update_stats.md
+
+With ``--before-best W`` the window is instead the updates in the W steps up to each run's best checkpoint
+(``best_step`` of its ``result.json``): where a prior's adaptive lr stood when its best checkpoint was saved,
+which is where a Table II customisation of that prior starts its own (``customize: learning_rate``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -33,17 +38,33 @@ def desired_kl(run_dir: Path) -> float | None:
     return None if value is None else float(value)
 
 
-def update_stats(run_dirs: list[Path], after: int) -> pd.DataFrame:
-    """One row per run: updates counted, how many (and what share) at the lr floor, approx_kl median / p90,
-    clip fraction."""
+def best_step(run_dir: Path) -> int:
+    """The step of the run's best checkpoint (``result.json``); the run must have finished."""
+    path = run_dir / "result.json"
+    if not path.is_file():
+        raise SystemExit(f"{run_dir} has no result.json (not finished): no best checkpoint to look before")
+    return int(json.loads(path.read_text())["best_step"])
+
+
+def update_stats(run_dirs: list[Path], after: int = 0, before_best: int | None = None) -> pd.DataFrame:
+    """One row per run: updates counted, how many (and what share) at the lr floor, the lr's median and range,
+    approx_kl median / p90, clip fraction; over the updates after step ``after`` or, with ``before_best``,
+    over those in the ``before_best`` steps up to the run's best checkpoint."""
     rows = []
     for run_dir in run_dirs:
         log = read_updates(run_dir)
         if log.empty:
             raise SystemExit(f"{run_dir} has no SB3 log with train/approx_kl (logs*/progress.csv)")
-        late = log[log["time/total_timesteps"] > after]
+        step = log["time/total_timesteps"]
+        if before_best is None:
+            late = log[step > after]
+            window = f"after step {after}"
+        else:
+            best = best_step(run_dir)
+            late = log[(step > best - before_best) & (step <= best)]
+            window = f"in the {before_best} steps up to step {best}"
         if late.empty:
-            raise SystemExit(f"{run_dir} logged no update after step {after}")
+            raise SystemExit(f"{run_dir} logged no update {window}")
         # The floor is compared with a relative tolerance: the logged lr is a float32 round trip.
         at_floor = late["train/learning_rate"] <= MIN_LR * (1 + 1e-4)
         rows.append(
@@ -54,6 +75,8 @@ def update_stats(run_dirs: list[Path], after: int) -> pd.DataFrame:
                 "at lr floor": int(at_floor.sum()),
                 "share at floor": round(float(at_floor.mean()), 2),
                 "median lr": float(f"{late['train/learning_rate'].median():.3g}"),
+                "min lr": float(f"{late['train/learning_rate'].min():.3g}"),
+                "max lr": float(f"{late['train/learning_rate'].max():.3g}"),
                 "approx_kl median": round(float(late["train/approx_kl"].median()), 3),
                 "approx_kl p90": round(float(late["train/approx_kl"].quantile(0.9)), 3),
                 "clip_fraction median": round(float(late["train/clip_fraction"].median()), 2),
@@ -67,25 +90,37 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("runs", type=Path, nargs="+", help="run folders (with logs*/progress.csv)")
-    parser.add_argument("--after", type=int, default=0, help="count only updates logged after this step")
+    window = parser.add_mutually_exclusive_group()
+    window.add_argument("--after", type=int, default=0, help="count only updates logged after this step")
+    window.add_argument(
+        "--before-best",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="count only updates logged in the STEPS steps up to the run's best checkpoint (result.json)",
+    )
     parser.add_argument("--title", default="PPO updates: learning rate and KL per run")
     parser.add_argument("--out", type=Path, default=None, help="markdown file (default: print only)")
     args = parser.parse_args(argv)
     command = shlex.join(
         ["python", "-m", "benchmarks.update_stats", *(sys.argv[1:] if argv is None else argv)]
     )
+    if args.before_best is None:
+        window = f"after step {args.after}"
+    else:
+        window = f"in the {args.before_best} steps up to its best checkpoint (`best_step` of `result.json`)"
     explanation = (
-        f"Over each run's updates logged after step {args.after} (SB3's `train/*` keys, one row per update; "
+        f"Over each run's updates logged {window} (SB3's `train/*` keys, one row per update; "
         f"a run resumed after a kill logs only the segments whose logs were kept): how many (and what "
-        f"share) had their adaptive learning rate at its floor ({MIN_LR:g}, rsl-rl's), the median learning "
-        f"rate, and the median and 90th percentile of the per-update `train/approx_kl` beside the block's "
+        f"share) had their adaptive learning rate at its floor ({MIN_LR:g}, rsl-rl's), the learning rate's "
+        f"median, minimum and maximum, and the median and 90th percentile of the per-update `train/approx_kl` beside the block's "
         f"`desired_kl` (empty: a constant learning rate), and the median `train/clip_fraction`."
     )
     # A shell glob such as seed* also matches a running run's seed<k>.lock file: only folders are runs.
     run_dirs = [path for path in args.runs if path.is_dir()]
     for path in sorted(set(args.runs) - set(run_dirs)):
         print(f"skipped {path}: not a run folder", file=sys.stderr)
-    publish(args.title, command, explanation, update_stats(run_dirs, args.after), args.out)
+    publish(args.title, command, explanation, update_stats(run_dirs, args.after, args.before_best), args.out)
     return 0
 
 

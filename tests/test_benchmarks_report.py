@@ -301,3 +301,13 @@ def test_update_stats_counts_floor_updates_and_kl_quantiles(tmp_path):
         update_stats([run_dir], after=500)
     with pytest.raises(SystemExit, match="no SB3 log"):
         update_stats([tmp_path], after=0)
+    # --before-best 250: the updates in (400 - 250, 400] = 200, 300, 400 (segment 2's row): lr 1e-5, 1.5e-5, 1e-5.
+    with pytest.raises(SystemExit, match="no result.json"):
+        update_stats([run_dir], before_best=250)
+    (run_dir / "result.json").write_text('{"best_step": 400}')
+    row = update_stats([run_dir], before_best=250).loc["Ant-v5/soft_state_std/seed0"]
+    assert row["updates"] == 3 and row["at lr floor"] == 2
+    assert row["min lr"] == 1e-5 and row["max lr"] == 1.5e-5 and row["median lr"] == 1e-5
+    (run_dir / "result.json").write_text('{"best_step": 450}')
+    with pytest.raises(SystemExit, match="no update in the 40 steps up to step 450"):
+        update_stats([run_dir], before_best=40)  # (410, 450] holds no logged update
