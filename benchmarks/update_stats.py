@@ -25,6 +25,7 @@ import pandas as pd
 
 from benchmarks.config import load_yaml
 from benchmarks.curve_table import publish, read_updates
+from benchmarks.training import RESULT_FILE, is_finished
 from sb3_rpg.common.adaptive_lr import MIN_LR
 
 
@@ -40,10 +41,16 @@ def desired_kl(run_dir: Path) -> float | None:
 
 def best_step(run_dir: Path) -> int:
     """The step of the run's best checkpoint (``result.json``); the run must have finished."""
-    path = run_dir / "result.json"
-    if not path.is_file():
-        raise SystemExit(f"{run_dir} has no result.json (not finished): no best checkpoint to look before")
-    return int(json.loads(path.read_text())["best_step"])
+    if not is_finished(run_dir):
+        raise SystemExit(f"{run_dir} has no {RESULT_FILE} (not finished): no best checkpoint to look before")
+    return int(json.loads((run_dir / RESULT_FILE).read_text())["best_step"])
+
+
+def window_text(after: int, before_best: int | None, best: int | None = None) -> str:
+    """The updates counted, in words: after a step, or in the steps up to the best checkpoint."""
+    if before_best is None:
+        return f"after step {after}"
+    return f"in the {before_best} steps up to {'its best checkpoint' if best is None else f'step {best}'}"
 
 
 def update_stats(run_dirs: list[Path], after: int = 0, before_best: int | None = None) -> pd.DataFrame:
@@ -56,17 +63,13 @@ def update_stats(run_dirs: list[Path], after: int = 0, before_best: int | None =
         if log.empty:
             raise SystemExit(f"{run_dir} has no SB3 log with train/approx_kl (logs*/progress.csv)")
         step = log["time/total_timesteps"]
-        if before_best is None:
-            late = log[step > after]
-            window = f"after step {after}"
-        else:
-            best = best_step(run_dir)
-            late = log[(step > best - before_best) & (step <= best)]
-            window = f"in the {before_best} steps up to step {best}"
+        best = None if before_best is None else best_step(run_dir)
+        late = log[step > after] if best is None else log[(step > best - before_best) & (step <= best)]
         if late.empty:
-            raise SystemExit(f"{run_dir} logged no update {window}")
+            raise SystemExit(f"{run_dir} logged no update {window_text(after, before_best, best)}")
+        lr = late["train/learning_rate"]
         # The floor is compared with a relative tolerance: the logged lr is a float32 round trip.
-        at_floor = late["train/learning_rate"] <= MIN_LR * (1 + 1e-4)
+        at_floor = lr <= MIN_LR * (1 + 1e-4)
         rows.append(
             {
                 "run": "/".join(run_dir.resolve().parts[-3:]),  # <env>/<variant>/seed<k>
@@ -74,9 +77,9 @@ def update_stats(run_dirs: list[Path], after: int = 0, before_best: int | None =
                 "desired_kl": desired_kl(run_dir),
                 "at lr floor": int(at_floor.sum()),
                 "share at floor": round(float(at_floor.mean()), 2),
-                "median lr": float(f"{late['train/learning_rate'].median():.3g}"),
-                "min lr": float(f"{late['train/learning_rate'].min():.3g}"),
-                "max lr": float(f"{late['train/learning_rate'].max():.3g}"),
+                "median lr": float(f"{lr.median():.3g}"),
+                "min lr": float(f"{lr.min():.3g}"),
+                "max lr": float(f"{lr.max():.3g}"),
                 "approx_kl median": round(float(late["train/approx_kl"].median()), 3),
                 "approx_kl p90": round(float(late["train/approx_kl"].quantile(0.9)), 3),
                 "clip_fraction median": round(float(late["train/clip_fraction"].median()), 2),
@@ -105,16 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(
         ["python", "-m", "benchmarks.update_stats", *(sys.argv[1:] if argv is None else argv)]
     )
-    if args.before_best is None:
-        window = f"after step {args.after}"
-    else:
-        window = f"in the {args.before_best} steps up to its best checkpoint (`best_step` of `result.json`)"
+    window = window_text(args.after, args.before_best)
+    if args.before_best is not None:
+        window += f" (`best_step` of `{RESULT_FILE}`)"
     explanation = (
         f"Over each run's updates logged {window} (SB3's `train/*` keys, one row per update; "
         f"a run resumed after a kill logs only the segments whose logs were kept): how many (and what "
         f"share) had their adaptive learning rate at its floor ({MIN_LR:g}, rsl-rl's), the learning rate's "
-        f"median, minimum and maximum, and the median and 90th percentile of the per-update `train/approx_kl` beside the block's "
-        f"`desired_kl` (empty: a constant learning rate), and the median `train/clip_fraction`."
+        f"median, minimum and maximum, and the median and 90th percentile of the per-update "
+        f"`train/approx_kl` beside the block's `desired_kl` (empty: a constant learning rate), and the median `train/clip_fraction`."
     )
     # A shell glob such as seed* also matches a running run's seed<k>.lock file: only folders are runs.
     run_dirs = [path for path in args.runs if path.is_dir()]
