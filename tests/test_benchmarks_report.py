@@ -311,3 +311,54 @@ def test_update_stats_counts_floor_updates_and_kl_quantiles(tmp_path):
     (run_dir / "result.json").write_text('{"best_step": 450}')
     with pytest.raises(SystemExit, match="no update in the 40 steps up to step 450"):
         update_stats([run_dir], before_best=40)  # (410, 450] holds no logged update
+
+
+def test_compare_reports_puts_two_reports_side_by_side(tmp_path):
+    from benchmarks.compare_reports import main as compare_main
+    from benchmarks.config import PAPER_RESULTS, load_yaml
+    from benchmarks.report import seed_table, write_csv
+    from benchmarks.report_claims import cell_rows, write_claims
+
+    paper = load_yaml(PAPER_RESULTS)
+    base_episodes = fake_episodes()
+    # The candidate: Soft PPO 2000 higher on every episode, and no Repeat-Entropy PPO run yet.
+    candidate_episodes = base_episodes[base_episodes["variant"] != "repeat_entropy"].copy()
+    soft = candidate_episodes["variant"] == "soft"
+    candidate_episodes.loc[soft, ["basic_return", "total_return"]] += 2000.0
+    for name, episodes in (("base", base_episodes), ("candidate", candidate_episodes)):
+        folder = tmp_path / name
+        folder.mkdir()
+        summary = summarize(episodes, paper)
+        write_csv(summary, folder / "summary.csv", "cmd")
+        write_claims(seed_table(episodes), summary, paper, folder, "cmd", "fake", ("HalfCheetah-v5",))
+    out = tmp_path / "vs.md"
+    assert (
+        compare_main(
+            [str(tmp_path / "base"), str(tmp_path / "candidate"), "--envs", "HalfCheetah", "--out", str(out)]
+        )
+        == 0
+    )
+    text = out.read_text()
+    # Soft PPO final basic: base (4000 + 4100)/2 = 4050, within the paper's 4993.7 ± 1262.3; candidate 6050.
+    assert (
+        "| 1 | HalfCheetah-v5 | Soft PPO | average | basic | 4994 ± 1262 | 4050 (2), within paper std | 6050 (2), ≥ paper | +2000 |"
+        in text
+    )
+    # Repeat-Entropy PPO is only in the base: listed, not counted.
+    assert (
+        "| 1 | HalfCheetah-v5 | Repeat-Entropy PPO | average | basic | -115 ± 73 | 3050 (2), ≥ paper | — | — |"
+        in text
+    )
+    n_cells = len(cell_rows(summarize(base_episodes, paper)))
+    assert f"## Cells both reports have ({n_cells - 2})" in text
+    # Soft − No-Entropy, final: base 4000 − 1000 + 100·seed − 100·seed = +3000 on both seeds, candidate +5000.
+    assert "| Soft PPO ≥ No-Entropy PPO | +3000 ± 0 (2 of 2), holds | +5000 ± 0 (2 of 2), holds |" in text
+    # Soft − Repeat-Entropy: the candidate has no Repeat-Entropy run, so no claim.
+    assert "| Soft PPO ≥ Repeat-Entropy PPO | +1000 ± 0 (2 of 2), holds | — |" in text
+
+
+def test_compare_reports_names_a_missing_report(tmp_path):
+    from benchmarks.compare_reports import main as compare_main
+
+    with pytest.raises(FileNotFoundError, match="summary.csv not found"):
+        compare_main([str(tmp_path), str(tmp_path)])
