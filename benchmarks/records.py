@@ -76,6 +76,12 @@ def _git(repo: Path, *args: str) -> str:
     return out.stdout
 
 
+#: Listings of the record files tried before :func:`stage` gives up on a live run's changing checkpoints.
+STAGE_ATTEMPTS = 3
+#: What ``git add`` says of a listed file deleted before (pathspec) or while (stat) it reads it.
+VANISHED_FILE_ERRORS = ("unable to stat", "did not match any files")
+
+
 def stage(
     results_dir: Path, budget: str, dry_run: bool = False, keep_resume_points: bool = False
 ) -> tuple[list[Path], list[Path]]:
@@ -87,8 +93,25 @@ def stage(
         them (neither updated nor removed: the committed resume point stays a consistent one), to
         commit finished runs often without committing megabytes of resume points each time.
 
+    A runner training beside it replaces an unfinished run's resume point (``resume-<step>``) as it
+    goes; if a listed file is gone by the time ``git add`` reaches it, the records are listed again (up
+    to :data:`STAGE_ATTEMPTS` times), so that the resume point staged is the one ``resume.json`` names.
+
     :return: (files added, files untracked), as absolute paths.
     """
+    for attempt in range(1, STAGE_ATTEMPTS + 1):
+        try:
+            return _stage_once(results_dir, budget, dry_run, keep_resume_points)
+        except subprocess.CalledProcessError as error:
+            vanished = any(text in (error.stderr or "") for text in VANISHED_FILE_ERRORS)
+            if attempt == STAGE_ATTEMPTS or not vanished:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _stage_once(
+    results_dir: Path, budget: str, dry_run: bool, keep_resume_points: bool
+) -> tuple[list[Path], list[Path]]:
     results_dir = Path(results_dir).resolve()
     if not results_dir.is_dir():
         raise FileNotFoundError(f"no results folder at {results_dir}")

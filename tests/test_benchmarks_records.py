@@ -223,3 +223,41 @@ def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, 
     assert "runs/smoke/HalfCheetah-v5/residual/seed0/result.json" in committed and "notes.md" not in committed
     assert records.main(argv) == 0
     assert capsys.readouterr().out.strip() == "records unchanged: nothing to commit"
+
+
+def test_records_stage_the_resume_point_a_live_runner_replaced_while_listing(results, tmp_path, monkeypatch):
+    from benchmarks import records
+
+    repo = tmp_path / "repo"
+    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("runs/\n")
+    runs = repo / "runs"
+    residual = RESIDUAL.run_dir(runs)
+    ckpt = residual / "checkpoints"
+    (residual / "result.json").unlink()  # unfinished, at its resume point of step 4096
+    for suffix in (".zip", "_vecnormalize.pkl"):
+        shutil.copyfile(ckpt / f"last{suffix}", ckpt / f"resume-4096{suffix}")
+    state = {"step": 4096, "next_eval": 6144, "best_value": 1.0, "best_step": 2048, "train_seconds": 1.0}
+    (ckpt / "resume.json").write_text(json.dumps(state))
+    listed = records.record_files
+    calls = []
+
+    def runner_saves_a_new_resume_point_after_listing(run_dir, resume_points=True):
+        files = listed(run_dir, resume_points)
+        if run_dir == residual and not calls:  # the runner's next resume point replaces the listed one
+            calls.append(run_dir)
+            for suffix in (".zip", "_vecnormalize.pkl"):
+                (ckpt / f"resume-4096{suffix}").rename(ckpt / f"resume-6144{suffix}")
+            (ckpt / "resume.json").write_text(json.dumps(state | {"step": 6144}))
+        return files
+
+    monkeypatch.setattr(records, "record_files", runner_saves_a_new_resume_point_after_listing)
+    added, _ = records.stage(runs, "smoke")
+    names = {p.name for p in added if p.is_relative_to(ckpt)}
+    assert calls and {"resume.json", "resume-6144.zip", "resume-6144_vecnormalize.pkl"} <= names
+    assert not [name for name in names if "4096" in name]
+    tracked = subprocess.run(
+        ["git", "-C", str(repo), "ls-files"], check=True, capture_output=True, text=True
+    ).stdout
+    assert "residual/seed0/checkpoints/resume-6144.zip" in tracked and "resume-4096" not in tracked
