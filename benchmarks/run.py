@@ -284,10 +284,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{run_state(spec, args.results_dir):8s}  {spec.name}" + (f"  (after {deps})" if deps else "")
             )
         budget = BUDGETS[args.budget]
-        print(
-            f"{len(runs)} runs x {budget.timesteps:,} steps "
-            f"(shard {args.shard}, results in {args.results_dir})"
+        steps = f"{budget.timesteps:,} steps" + "".join(
+            f", {env}: {n:,}" for env, n in budget.env_timesteps if any(spec.env == env for spec in runs)
         )
+        print(f"{len(runs)} runs x {steps} (shard {args.shard}, results in {args.results_dir})")
         return 0
     stale = move_stale(runs, args.results_dir, move=args.rerun_stale)
     if stale and not args.rerun_stale:

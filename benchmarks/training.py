@@ -87,7 +87,7 @@ def settings_mismatch(spec: RunSpec, results_dir: Path) -> str | None:
         return "trained with other PPO hyperparameters"
     if saved.get("coefficients") != coefficients(spec.env, spec.variant):
         return "trained with other coefficients"
-    if (saved.get("budget") or {}).get("timesteps") != BUDGETS[spec.budget].timesteps:
+    if (saved.get("budget") or {}).get("timesteps") != BUDGETS[spec.budget].timesteps_for(spec.env):
         return "trained for another number of steps"
     for dep in spec.dependencies():
         dep_result = dep.run_dir(results_dir) / RESULT_FILE
@@ -150,7 +150,10 @@ def run_config(spec: RunSpec, results_dir: Path, command: str) -> dict[str, Any]
         "train_reward": variant.reward,
         "entropy_mode": variant.entropy_mode,
         "best_objective": variant.objective,
-        "budget": {key: getattr(budget, key) for key in budget.__dataclass_fields__},
+        # The run's own settings: its env's steps are `timesteps`, so no per-env table.
+        "budget": {
+            key: getattr(budget, key) for key in budget.__dataclass_fields__ if key != "env_timesteps"
+        },
         "ppo": spec.ppo(),
         "coefficients": coefficients(spec.env, spec.variant),
         "command": command,

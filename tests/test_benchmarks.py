@@ -119,7 +119,20 @@ def test_dry_run_lists_the_grid(capsys, tmp_path):
         == 0
     )
     out = capsys.readouterr().out
-    assert "9 runs x 400,000 steps" in out and "todo" in out and not (tmp_path / "quick").exists()
+    assert "9 runs x 400,000 steps, Hopper-v5: 1,000,000" in out and "todo" in out
+    assert not (tmp_path / "quick").exists()
+
+
+def test_a_budget_gives_an_env_its_own_steps():
+    # quick: 400k steps, but Hopper's block needs ~0.9M to hop, so Hopper runs get 1M.
+    quick = BUDGETS["quick"]
+    assert quick.timesteps_for("HalfCheetah-v5") == 400_000 and quick.timesteps_for("Hopper-v5") == 1_000_000
+    hopper = make_spec("Hopper-v5", "residual", 0, "quick").settings()
+    cheetah = make_spec("HalfCheetah-v5", "residual", 0, "quick").settings()
+    assert (hopper.timesteps, cheetah.timesteps) == (1_000_000, 400_000)
+    # Hopper's block evaluates 40 times per run (its `evaluation:`): every 1M / 40 = 25,000 steps.
+    assert hopper.eval_freq == 25_000 and cheetah.eval_freq == 400_000 // 20
+    assert BUDGETS["paper"].timesteps_for("Hopper-v5") == 5_000_000
 
 
 def test_smoke_runs_write_their_folders(results):
