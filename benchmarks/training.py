@@ -37,7 +37,6 @@ from benchmarks.checkpoints import (
     write_atomic,
 )
 from benchmarks.config import (
-    BUDGETS,
     PRIOR_VARIANT,
     VARIANTS,
     RunSpec,
@@ -87,7 +86,7 @@ def settings_mismatch(spec: RunSpec, results_dir: Path) -> str | None:
         return "trained with other PPO hyperparameters"
     if saved.get("coefficients") != coefficients(spec.env, spec.variant):
         return "trained with other coefficients"
-    if (saved.get("budget") or {}).get("timesteps") != BUDGETS[spec.budget].timesteps_for(spec.env):
+    if (saved.get("budget") or {}).get("timesteps") != spec.settings().timesteps:
         return "trained for another number of steps"
     for dep in spec.dependencies():
         dep_result = dep.run_dir(results_dir) / RESULT_FILE
