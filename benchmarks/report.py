@@ -7,8 +7,9 @@ Reads every run folder with a ``result.json`` and writes to ``--out``: ``table1.
 "paper": the reference values of ``benchmarks/paper_results.yml``; Δ = ours − paper), ``summary.csv``
 and ``summary.json`` (every env x variant x checkpoint x quantity), learning curves
 (``curves_table*_*.png``), the aggregate IQM view (``aggregate.*``) and the paper's claims and cells
-checked (``claims.md``, ``claims.csv``: :mod:`benchmarks.report_claims`). Each file names the command
-that produced it.
+checked (``claims.md``, ``claims.csv``: :mod:`benchmarks.report_claims`), and the same claims at each
+periodic evaluation (``claims_training.md``, ``claims_training.csv``:
+:mod:`benchmarks.report_claims_training`). Each file names the command that produced it.
 """
 
 from __future__ import annotations
@@ -346,8 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     written += [out / "summary.csv", out / "summary.json", out / "runs.csv", out / "seeds.csv"]
     written.append(write_table2_seeds(seeds, out, command, args.budget, envs))
     from benchmarks.report_claims import write_claims
+    from benchmarks.report_claims_training import write_claims_training
 
     written += write_claims(seeds, summary, paper, out, command, args.budget, envs)
+    written += write_claims_training(curves, paper, out, command, args.budget, envs)
     if not args.no_figures:
         from benchmarks.report_figures import write_aggregate, write_curves
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from smoke_runs import SOFT  # tests/smoke_runs.py
@@ -362,3 +363,54 @@ def test_compare_reports_names_a_missing_report(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="summary.csv not found"):
         compare_main([str(tmp_path), str(tmp_path)])
+
+
+def test_claims_along_training_check_each_evaluation_step(tmp_path):
+    from benchmarks.config import PAPER_RESULTS, load_yaml
+    from benchmarks.report_claims_training import claims_along_training, shown_steps, write_claims_training
+
+    # Periodic evaluations (2 episodes each) of Soft and Repeat-Entropy PPO, seeds 0 and 1, steps 0-300.
+    basic = {  # (variant, seed) -> basic return at steps 0, 100, 200, 300
+        ("soft", 0): (5.0, 100.0, 300.0, 900.0),
+        ("soft", 1): (5.0, 200.0, 300.0, 800.0),
+        ("repeat_entropy", 0): (9.0, 400.0, 300.0, 500.0),
+        ("repeat_entropy", 1): (9.0, 500.0, 200.0, 600.0),
+    }
+    rows = [
+        {
+            "env": "HalfCheetah-v5",
+            "variant": variant,
+            "run_seed": seed,
+            "timesteps": step,
+            "episode": episode,
+            "basic_return": value + noise,
+            "total_return": value + noise,
+            "addon_return": 0.0,
+            "addon_metric_mean": 0.0,
+        }
+        for (variant, seed), values in basic.items()
+        for step, value in zip((0, 100, 200, 300), values)
+        for episode, noise in enumerate((-1.0, 1.0))
+    ]
+    paper = load_yaml(PAPER_RESULTS)
+    along = claims_along_training(pd.DataFrame(rows), paper, ("HalfCheetah-v5",)).set_index("timesteps")
+    assert sorted(along.index) == [100, 200, 300]  # step 0 (the untrained policies) left out
+    assert (along["a"] == "soft").all() and (along["b"] == "repeat_entropy").all()
+    # Step 100: soft − repeat = 100 − 400 = −300 (seed 0), 200 − 500 = −300 (seed 1): SE 0, fails.
+    assert along.loc[100, "mean_delta"] == pytest.approx(-300.0) and along.loc[100, "verdict"] == "fails"
+    # Step 200: 0 and +100: mean +50, SE = std(0, 100) / √2 = 70.71 / 1.414 = 50; holds on both seeds.
+    assert along.loc[200, "mean_delta"] == pytest.approx(50.0) and along.loc[
+        200, "delta_se"
+    ] == pytest.approx(50.0)
+    assert along.loc[200, "a_ahead"] == 2 and along.loc[200, "verdict"] == "holds"
+    # Step 300: +400 and +200: mean +300.
+    assert along.loc[300, "mean_delta"] == pytest.approx(300.0)
+    # 10 targets of 1000·k/10 over steps 0..1000 by 30 pick distinct nearest steps, and the last one.
+    assert shown_steps(np.arange(0, 1001, 30), count=10)[-1] == 990
+    assert shown_steps(np.array([100, 200, 300]), count=10) == [100, 200, 300]
+
+    md, csv = write_claims_training(pd.DataFrame(rows), paper, tmp_path, "cmd", "fake", ("HalfCheetah-v5",))
+    text = md.read_text()
+    assert "Produced by: `cmd`" in text and "| Step | Soft PPO ≥ Repeat-Entropy PPO |" in text
+    assert "| 100 | **-300 ± 0 (0/2)** |" in text and "| 200 | +50 ± 50 (2/2) |" in text
+    assert pd.read_csv(csv, comment="#").shape[0] == 3
