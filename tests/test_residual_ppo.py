@@ -215,11 +215,67 @@ def test_space_mismatch_names_both_spaces(prior):
         ResidualPPO("MlpPolicy", "MountainCarContinuous-v0", prior=prior)
 
 
-def test_non_gaussian_prior():
-    with pytest.raises(TypeError, match="stochastic Gaussian policy.*CategoricalDistribution"):
-        ResidualPPO("MlpPolicy", "CartPole-v1", prior=PPO("MlpPolicy", "CartPole-v1"))
-    with pytest.raises(TypeError, match="StateDependentNoiseDistribution"):
+def test_gsde_prior_refused():
+    with pytest.raises(TypeError, match="gSDE.*StateDependentNoiseDistribution"):
         ResidualPPO("MlpPolicy", "Pendulum-v1", prior=PPO("MlpPolicy", "Pendulum-v1", use_sde=True))
+
+
+class _TwoStepEnv(gym.Env):
+    """Random 3-d observations, reward 0, 8 steps per episode: any action space."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+
+    def __init__(self, action_space: gym.spaces.Space):
+        self.action_space = action_space
+        self.steps = 0
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.steps += 1
+        return self.observation_space.sample(), 0.0, False, self.steps >= 8, {}
+
+
+@pytest.mark.parametrize(
+    ("action_space", "logits", "expected"),
+    [
+        # Discrete(2), logits log 0.25, log 0.75: log π(0) = log 0.25 = -1.386, log π(1) = log 0.75 = -0.288.
+        (
+            gym.spaces.Discrete(2),
+            [np.log(0.25), np.log(0.75)],
+            lambda a: np.log(np.where(a[:, 0] == 0, 0.25, 0.75)),
+        ),
+        # MultiDiscrete([2, 2]), each dimension's logits as above: the log-probs add up over dimensions.
+        (
+            gym.spaces.MultiDiscrete([2, 2]),
+            [np.log(0.25), np.log(0.75)] * 2,
+            lambda a: np.log(np.where(a == 0, 0.25, 0.75)).sum(axis=1),
+        ),
+        # MultiBinary(2), logit 0 and log 3 (p(1) = 0.5 and 0.75): log π = log 0.5 + log 0.75 or 0.25.
+        (
+            gym.spaces.MultiBinary(2),
+            [0.0, np.log(3.0)],
+            lambda a: np.log(0.5) + np.log(np.where(a[:, 1] == 1, 0.75, 0.25)),
+        ),
+    ],
+)
+def test_discrete_priors_give_their_log_probs(action_space, logits, expected):
+    env = _TwoStepEnv(action_space)
+    prior = PPO("MlpPolicy", env, n_steps=32, batch_size=32)
+    # An action head that ignores the state: zero weights, the logits as bias.
+    with th.no_grad():
+        prior.policy.action_net.weight.zero_()
+        prior.policy.action_net.bias.copy_(th.tensor(logits, dtype=th.float32))
+    model = ResidualPPO("MlpPolicy", env, prior=prior, prior_coef=0.5, n_steps=32, batch_size=32, seed=0)
+    model.learn(64)
+    buffer = model.rollout_buffer
+    actions = buffer.actions.reshape(-1, buffer.actions.shape[-1])
+    np.testing.assert_allclose(buffer.prior_log_probs.reshape(-1), expected(actions), rtol=1e-5)
+    # The prior's term in the reward: ω' · log π_prior = 0.5 · log π_prior.
+    np.testing.assert_allclose(buffer.prior_rewards, 0.5 * buffer.prior_log_probs, rtol=1e-6)
 
 
 def test_missing_files(tmp_path, prior):

@@ -17,7 +17,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.distributions import DiagGaussianDistribution
+from stable_baselines3.common.distributions import StateDependentNoiseDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.save_util import load_from_zip_file
@@ -176,12 +176,12 @@ def load_prior_policy(prior: PriorLike) -> tuple[ActorCriticPolicy, ObsNormaliza
         sibling = sibling_vec_normalize(path)
         if normalization is None and sibling is not None:
             normalization = ObsNormalization.from_vec_normalize(sibling)
-        return check_gaussian_policy(policy), normalization
+        return check_prior_policy(policy), normalization
     else:
         raise TypeError(
             f"prior must be an SB3 model, its policy or a path to its .zip, got {type(prior).__name__}"
         )
-    check_gaussian_policy(policy)
+    check_prior_policy(policy)
     return clone_policy(policy), normalization
 
 
@@ -202,17 +202,20 @@ def clone_policy(policy: ActorCriticPolicy) -> ActorCriticPolicy:
     return clone
 
 
-def check_gaussian_policy(policy: Any) -> ActorCriticPolicy:
-    """Raise unless ``policy`` is an on-policy actor-critic with a plain diagonal Gaussian distribution."""
+def check_prior_policy(policy: Any) -> ActorCriticPolicy:
+    """Raise unless ``policy`` is an on-policy actor-critic whose action distribution gives ``log π(a|s)`` of
+    a stored action: SB3's diagonal Gaussian (Box), categorical (Discrete, MultiDiscrete) or Bernoulli
+    (MultiBinary) distributions. gSDE priors (``use_sde=True``) are refused: no test here checks their
+    log-probs (squashed outputs, learned features) against a hand-worked value."""
     if not isinstance(policy, ActorCriticPolicy):
         raise TypeError(
             "prior must be an on-policy SB3 model (PPO, A2C, SoftPPO, ResidualPPO) with an ActorCriticPolicy; "
             f"got a {type(policy).__name__}"
         )
-    if type(policy.action_dist) is not DiagGaussianDistribution:
+    if isinstance(policy.action_dist, StateDependentNoiseDistribution):
         raise TypeError(
-            "prior must have a stochastic Gaussian policy (DiagGaussianDistribution over a Box action space, "
-            f"use_sde=False); its distribution is {type(policy.action_dist).__name__}"
+            "prior must not use gSDE (use_sde=True is not supported for priors); its distribution is "
+            f"{type(policy.action_dist).__name__}"
         )
     return policy
 
@@ -245,13 +248,19 @@ def prior_log_prob(
 
     :param policy: the frozen prior
     :param observations: a batch of observations, normalised as the prior expects
-    :param actions: the batch of sampled (unclipped) actions
+    :param actions: the batch of sampled actions (unclipped, for a Box)
     :return: log-probs, shape ``(batch,)``
     """
     with th.no_grad():
         obs_tensor = obs_as_tensor(observations, policy.device)  # type: ignore[arg-type]
         distribution = policy.get_distribution(obs_tensor)
-        log_prob = distribution.log_prob(th.as_tensor(actions, device=policy.device))
+        # The rollout buffer stores actions in the action space's dtype (int8 for MultiBinary, which the
+        # Bernoulli's log-prob cannot take) and a Discrete one with shape (batch, 1), where the categorical
+        # wants indices of shape (batch,), as PPO.train gives it.
+        action_tensor = th.as_tensor(actions, device=policy.device, dtype=th.float32)
+        if isinstance(policy.action_space, spaces.Discrete):
+            action_tensor = action_tensor.long().flatten()
+        log_prob = distribution.log_prob(action_tensor)
     return log_prob.cpu().numpy()
 
 

@@ -93,7 +93,7 @@ class ResidualPPO(SoftPPO):
 
     :param policy: The policy model to use (``"MlpPolicy"``, ``"StateStdMlpPolicy"``, ... or a class)
     :param env: The environment to learn from, whose reward is the add-on reward r_R
-    :param prior: The prior: an SB3 on-policy model with a Gaussian policy (PPO, A2C, SoftPPO,
+    :param prior: The prior: an SB3 on-policy model without gSDE (PPO, A2C, SoftPPO,
         ResidualPPO, ...), its policy, or the path of its saved ``.zip``. Required except when loading.
     :param prior_coef: ω' >= 0, the weight of ``log π_prior(a|s)`` in the reward
     :param ent_coef: α̂ >= 0, the entropy coefficient; where it acts depends on ``entropy_mode``
