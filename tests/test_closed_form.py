@@ -1,5 +1,6 @@
 """End to end against the equations: on a one-step bandit whose optimal policies have a closed form,
-SoftPPO and ResidualPPO must train their Gaussian policy to it.
+SoftPPO and ResidualPPO must train their Gaussian policy to it, and ResidualPPO a categorical one from a
+categorical prior (end of the file).
 
 The bandit: one constant observation, one action a in R, reward r(a) = -k·(a - c)², episode over.
 A maximum-entropy policy maximises E_π[r'(a)] + α·H(π), whose optimum is π*(a) ∝ exp(r'(a)/α):
@@ -97,3 +98,47 @@ def test_residual_ppo_reaches_the_closed_form_customisation():
     # mean 1, σ = sqrt(α̂/(2k)) = 0.35; with the prior's log-prob at ω' = 1 instead, mean -1/3, σ = 0.20.
     assert mean == pytest.approx(0.0, abs=0.05)
     assert std == pytest.approx(0.25, rel=0.05)
+
+
+# ---- a discrete prior ----------------------------------------------------------------------------------
+# Three arms, add-on reward r_R = (0, 0, 1), prior π_prior = (0.6, 0.3, 0.1). The optimum of Eq. 7 is
+# π*(a) ∝ exp((r_R(a) + ω'·log π_prior(a))/α̂) = π_prior(a)^(ω'/α̂) · exp(r_R(a)/α̂).
+# α̂ = 0.5, ω' = 0.25: π_prior^0.5 = (0.7746, 0.5477, 0.3162), exp(r_R/0.5) = (1, 1, e² = 7.389)
+#   -> (0.7746, 0.5477, 2.3366) / 3.6589 = (0.2117, 0.1497, 0.6386).
+# Greedy PPO (ω' = 0) would reach (1, 1, 7.389) / 9.389 = (0.1065, 0.1065, 0.7870); the prior keeps arm 0
+# ahead of arm 1 and holds arm 2 back.
+ARM_REWARDS = (0.0, 0.0, 1.0)
+
+
+class ArmsBandit(gym.Env):
+    """One step per episode: reward ARM_REWARDS[a]."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), ARM_REWARDS[int(action)], True, False, {}
+
+
+def arm_probs(model) -> np.ndarray:
+    with th.no_grad():
+        dist = model.policy.get_distribution(th.zeros((1, 1))).distribution
+    return dist.probs[0].numpy()
+
+
+def test_residual_ppo_reaches_the_closed_form_with_a_categorical_prior():
+    env = DummyVecEnv([ArmsBandit])
+    prior = PPO("MlpPolicy", env, policy_kwargs={"net_arch": [16]}, seed=0)
+    with th.no_grad():
+        prior.policy.action_net.weight.zero_()
+        prior.policy.action_net.bias.copy_(th.log(th.tensor([0.6, 0.3, 0.1])))
+    assert arm_probs(prior) == pytest.approx([0.6, 0.3, 0.1], abs=1e-6)
+    model = ResidualPPO(
+        "MlpPolicy", env, prior=prior, prior_coef=0.25, ent_coef=0.5, critic_warmup=0.02, **TRAIN
+    ).learn(STEPS)
+    # Optimum (comment above): (0.2117, 0.1497, 0.6386).
+    assert arm_probs(model) == pytest.approx([0.2117, 0.1497, 0.6386], abs=0.01)
