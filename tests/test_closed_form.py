@@ -142,3 +142,9 @@ def test_residual_ppo_reaches_the_closed_form_with_a_categorical_prior():
     ).learn(STEPS)
     # Optimum (comment above): (0.2117, 0.1497, 0.6386).
     assert arm_probs(model) == pytest.approx([0.2117, 0.1497, 0.6386], abs=0.01)
+
+
+def test_soft_ppo_reaches_the_softmax_of_the_rewards_on_arms():
+    # Soft PPO's optimum on the arms: π*(a) ∝ exp(r(a)/α); α = 0.5: (1, 1, e²) / 9.389 = (0.1065, 0.1065, 0.7870).
+    model = SoftPPO("MlpPolicy", DummyVecEnv([ArmsBandit]), ent_coef=0.5, **TRAIN).learn(STEPS)
+    assert arm_probs(model) == pytest.approx([0.1065, 0.1065, 0.7870], abs=0.01)
