@@ -139,7 +139,9 @@ def test_residual_ppo_reaches_the_closed_form_with_a_categorical_prior():
     assert arm_probs(prior) == pytest.approx([0.6, 0.3, 0.1], abs=1e-6)
     model = ResidualPPO(
         "MlpPolicy", env, prior=prior, prior_coef=0.25, ent_coef=0.5, critic_warmup=0.02, **TRAIN
-    ).learn(STEPS)
+    )
+    assert arm_probs(model) == pytest.approx([0.6, 0.3, 0.1], abs=1e-6)  # starts as the prior
+    model.learn(STEPS)
     # Optimum (comment above): (0.2117, 0.1497, 0.6386).
     assert arm_probs(model) == pytest.approx([0.2117, 0.1497, 0.6386], abs=0.01)
 
