@@ -215,9 +215,13 @@ def test_space_mismatch_names_both_spaces(prior):
         ResidualPPO("MlpPolicy", "MountainCarContinuous-v0", prior=prior)
 
 
-def test_gsde_prior_refused():
+def test_gsde_and_recurrent_priors_refused():
+    from sb3_contrib import RecurrentPPO
+
     with pytest.raises(TypeError, match="gSDE.*StateDependentNoiseDistribution"):
         ResidualPPO("MlpPolicy", "Pendulum-v1", prior=PPO("MlpPolicy", "Pendulum-v1", use_sde=True))
+    with pytest.raises(TypeError, match="recurrent prior"):
+        ResidualPPO("MlpPolicy", "Pendulum-v1", prior=RecurrentPPO("MlpLstmPolicy", "Pendulum-v1"))
 
 
 class _TwoStepEnv(gym.Env):

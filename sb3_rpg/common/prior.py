@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.distributions import StateDependentNoiseDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
@@ -205,12 +206,18 @@ def clone_policy(policy: ActorCriticPolicy) -> ActorCriticPolicy:
 def check_prior_policy(policy: Any) -> ActorCriticPolicy:
     """Raise unless ``policy`` is an on-policy actor-critic whose action distribution gives ``log π(a|s)`` of
     a stored action: SB3's diagonal Gaussian (Box), categorical (Discrete, MultiDiscrete) or Bernoulli
-    (MultiBinary) distributions. gSDE priors (``use_sde=True``) are refused: no test here checks their
-    log-probs (squashed outputs, learned features) against a hand-worked value."""
+    (MultiBinary) distributions. Refused: recurrent priors (their log-prob needs the LSTM state along the
+    episode) and gSDE priors (``use_sde=True``: no test here checks their log-probs, with squashed outputs
+    and learned features, against a hand-worked value)."""
     if not isinstance(policy, ActorCriticPolicy):
         raise TypeError(
             "prior must be an on-policy SB3 model (PPO, A2C, SoftPPO, ResidualPPO) with an ActorCriticPolicy; "
             f"got a {type(policy).__name__}"
+        )
+    if isinstance(policy, RecurrentActorCriticPolicy):
+        raise TypeError(
+            "prior must be a feed-forward policy: a recurrent prior (RecurrentPPO) is not supported, since "
+            "log π_prior(a|s) would need its LSTM state along each episode"
         )
     if isinstance(policy.action_dist, StateDependentNoiseDistribution):
         raise TypeError(
