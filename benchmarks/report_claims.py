@@ -220,13 +220,18 @@ def write_claims(
     """Write ``claims.md`` and ``claims.csv`` (the claim rows only: the cells are ``summary.csv``'s rows
     with a paper value); return their paths."""
     claims = claim_rows(seeds, paper, envs)
-    lines = [
-        "# The paper's claims and cells, checked",
-        "",
-        f"Produced by: `{command}` (budget `{budget}`).",
-        "",
-        *claims_lines(claims, cell_rows(summary)),
-    ]
-    (out / "claims.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    write_csv(claims, out / "claims.csv", command)
-    return [out / "claims.md", out / "claims.csv"]
+    body = claims_lines(claims, cell_rows(summary))
+    return write_markdown_and_csv(
+        out, "claims", "The paper's claims and cells, checked", command, budget, body, claims
+    )
+
+
+def write_markdown_and_csv(
+    out: Path, stem: str, title: str, command: str, budget: str, body: list[str], frame: pd.DataFrame
+) -> list[Path]:
+    """Write ``<stem>.md`` (the title, the command that produced it, ``body``) and ``<stem>.csv``
+    (``frame``); return their paths."""
+    lines = ["# " + title, "", f"Produced by: `{command}` (budget `{budget}`).", "", *body]
+    (out / f"{stem}.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    write_csv(frame, out / f"{stem}.csv", command)
+    return [out / f"{stem}.md", out / f"{stem}.csv"]

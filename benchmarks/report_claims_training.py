@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.report import ROW_LABELS, _markdown, write_csv
-from benchmarks.report_claims import CLAIMS, claim_rows
+from benchmarks.report import ROW_LABELS, _markdown
+from benchmarks.report_claims import CLAIM_COLUMNS, CLAIMS, claim_rows, write_markdown_and_csv
 from benchmarks.report_runs import QUANTITIES
 
 #: Rows of the markdown table per env (the CSV keeps every evaluation step).
@@ -30,8 +30,9 @@ STEPS_SHOWN = 10
 def claims_along_training(curves: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, ...]) -> pd.DataFrame:
     """:func:`benchmarks.report_claims.claim_rows` at every evaluation step (column ``timesteps``; step 0,
     the untrained or uncustomised policy, left out), ``checkpoint`` "periodic"."""
+    empty = pd.DataFrame(columns=[*CLAIM_COLUMNS, "timesteps"])
     if curves.empty:
-        return pd.DataFrame()
+        return empty
     per_seed = (
         curves[curves["timesteps"] > 0]
         .groupby(["env", "variant", "run_seed", "timesteps"])[list(QUANTITIES)]
@@ -43,7 +44,7 @@ def claims_along_training(curves: pd.DataFrame, paper: dict[str, Any], envs: tup
     for step, at_step in per_seed.groupby("timesteps"):
         rows = claim_rows(at_step.assign(checkpoint="final"), paper, envs)
         frames.append(rows.assign(timesteps=step, checkpoint="periodic"))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else empty
 
 
 def shown_steps(steps: np.ndarray, count: int = STEPS_SHOWN) -> list[int]:
@@ -76,7 +77,7 @@ def claims_training_lines(along: pd.DataFrame, envs: tuple[str, ...]) -> list[st
     ]
     labels = {(a, b): f"{ROW_LABELS[a]} ≥ {ROW_LABELS[b]}" for _, a, b, _ in CLAIMS}
     for env in envs:
-        frame = along[along["env"] == env] if len(along) else along
+        frame = along[along["env"] == env]
         if frame.empty:
             continue
         steps = shown_steps(frame["timesteps"].to_numpy())
@@ -84,10 +85,7 @@ def claims_training_lines(along: pd.DataFrame, envs: tuple[str, ...]) -> list[st
         rows = []
         for step in steps:
             at_step = frame[frame["timesteps"] == step].set_index(["a", "b"])
-            cells = [
-                _cell(next(at_step.loc[[pair]].itertuples())) if pair in at_step.index else "—"
-                for pair in claims
-            ]
+            cells = [_cell(at_step.loc[pair]) if pair in at_step.index else "—" for pair in claims]
             rows.append([f"{step:,}", *cells])
         lines += [f"## {env}", "", _markdown(["Step", *(labels[pair] for pair in claims)], rows), ""]
     return lines
@@ -98,13 +96,6 @@ def write_claims_training(
 ) -> list[Path]:
     """Write ``claims_training.md`` and ``claims_training.csv`` (every evaluation step); return their paths."""
     along = claims_along_training(curves, paper, envs)
-    lines = [
-        "# The paper's claims along training",
-        "",
-        f"Produced by: `{command}` (budget `{budget}`).",
-        "",
-        *claims_training_lines(along, envs),
-    ]
-    (out / "claims_training.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    write_csv(along, out / "claims_training.csv", command)
-    return [out / "claims_training.md", out / "claims_training.csv"]
+    body = claims_training_lines(along, envs)
+    title = "The paper's claims along training"
+    return write_markdown_and_csv(out, "claims_training", title, command, budget, body, along)
