@@ -51,7 +51,7 @@ def training_columns(run_dir: Path, name: str, steps: pd.Index) -> dict[str, pd.
     and the learning rate and policy σ (``train/std``, mean over action dimensions) of the last of them
     (how far and how fast the policy was moving, how wide it is), and the mean per-step reward PPO
     optimised (``rewards/total``) and its entropy and prior terms (``rewards/entropy_term``,
-    ``rewards/prior_term``)."""
+    ``rewards/prior_term``), and the customizations' ``rollout/kl_to_prior``."""
     log = read_updates(run_dir)
     if log.empty:
         return {}
@@ -64,7 +64,8 @@ def training_columns(run_dir: Path, name: str, steps: pd.Index) -> dict[str, pd.
     if "train/std" in log.columns:
         columns[f"{name} std"] = grouped["train/std"].last().map(lambda value: float(f"{value:.3g}"))
     # The reward PPO optimised (per step, rollout means): all terms, and the entropy's and prior's shares.
-    for key in ("rewards/total", "rewards/entropy_term", "rewards/prior_term"):
+    # And, for customizations logged since it exists, how far the policy had moved from its prior.
+    for key in ("rewards/total", "rewards/entropy_term", "rewards/prior_term", "rollout/kl_to_prior"):
         if key in log.columns:
             columns[f"{name} {key.split('/')[1]}"] = grouped[key].mean().round(3)
     return columns
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         "metric. Since the previous evaluation: approx_kl, the mean SB3 `train/approx_kl` of the updates; "
         "lr and std, the last one's learning rate and policy σ (mean over action dimensions); total, "
         "entropy_term and prior_term, the mean per-step training reward and its `−α·log πθ` and "
-        "`ω'·log π_prior` parts. Empty: not evaluated or not logged."
+        "`ω'·log π_prior` parts; kl_to_prior, the mean KL(πθ ‖ π_prior) estimate of the rollouts "
+        "(customizations only). Empty: not evaluated or not logged."
     )
     publish(args.title, command, explanation, curve_table(args.runs), args.out)
     return 0

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from smoke_runs import SOFT  # tests/smoke_runs.py
+from smoke_runs import RESIDUAL, SOFT  # tests/smoke_runs.py
 
 from benchmarks.config import TABLES
 from benchmarks.report import load_runs, summarize, write_tables
@@ -185,6 +185,9 @@ def test_curve_table_of_a_smoke_run(results, tmp_path):
     first = evaluations[evaluations["timesteps"] == table.index[0]]["basic_return"].mean()
     assert table.iloc[0]["HalfCheetah-v5/soft/seed0 basic"] == round(first)
     assert "HalfCheetah-v5/soft/seed0 approx_kl" in table.columns
+    assert "HalfCheetah-v5/soft/seed0 kl_to_prior" not in table.columns  # no prior
+    customization = curve_table([RESIDUAL.run_dir(results)])
+    assert customization["HalfCheetah-v5/residual/seed0 kl_to_prior"].notna().any()
     assert main([str(run_dir), "--out", str(tmp_path / "c.md")]) == 0
     assert (tmp_path / "c.md").read_text().startswith("# Periodic evaluations")
     with pytest.raises(SystemExit, match="no evaluations.csv"):

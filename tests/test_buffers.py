@@ -54,7 +54,7 @@ def filled_buffer(prior_coef: float = PRIOR_COEF, prior=fake_prior) -> SoftRollo
             th.tensor(VALUES[step]),
             th.tensor(LOG_PROBS[step]),
         )
-    buffer.set_reward_terms(ALPHA, prior_coef, prior if prior_coef > 0 else None, first_timestep=100)
+    buffer.set_reward_terms(ALPHA, prior_coef, prior, first_timestep=100)
     buffer.compute_returns_and_advantage(th.tensor(LAST_VALUES), LAST_DONES)
     return buffer
 
@@ -83,9 +83,31 @@ def test_rewritten_reward_and_gae_by_hand():
 
 
 def test_without_prior_only_entropy_term():
-    buffer = filled_buffer(prior_coef=0.0)
+    buffer = filled_buffer(prior_coef=0.0, prior=None)
     np.testing.assert_allclose(buffer.rewards, ENV_REWARDS - ALPHA * LOG_PROBS)
     assert not buffer.prior_rewards.any()
+    assert buffer.kl_to_prior() is None
+
+
+def test_kl_to_prior_by_hand():
+    # mean of log πθ - log π_prior over the 6 samples:
+    #   env 0: -1 + 0.5 = -0.5 | -2 + 1 = -1 | -1 + 2 = 1;  env 1: 0 - 0 = 0 | -1 + 0 = -1 | -3 + 1 = -2
+    #   (-0.5 - 1 + 1 + 0 - 1 - 2) / 6 = -3.5 / 6 (below 0: made-up log-probs, not samples of πθ)
+    assert filled_buffer().kl_to_prior() == pytest.approx(-3.5 / 6)
+
+
+def test_greedy_prior_measured_not_rewarded():
+    # ω' = 0 with a prior (Greedy PPO): the prior's log-probs are computed for kl_to_prior, not rewarded,
+    # and a non-finite one is no error (it is no term of the reward).
+    buffer = filled_buffer(prior_coef=0.0)
+    np.testing.assert_allclose(buffer.rewards, ENV_REWARDS - ALPHA * LOG_PROBS)
+    np.testing.assert_allclose(buffer.prior_log_probs, PRIOR_LOG_PROBS)
+    assert buffer.kl_to_prior() == pytest.approx(-3.5 / 6)
+
+    def unbounded_prior(observations, actions):
+        return np.full(len(actions), -np.inf)
+
+    assert filled_buffer(prior_coef=0.0, prior=unbounded_prior).kl_to_prior() == np.inf
 
 
 def test_non_finite_prior_log_prob_names_term_and_step():

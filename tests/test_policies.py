@@ -36,6 +36,35 @@ def test_state_std_starts_at_log_std_init():
     th.testing.assert_close(stds, th.full_like(stds, np.exp(-1.0)))
 
 
+def test_state_std_logged_as_train_std(tmp_path):
+    import pandas as pd
+    from stable_baselines3.common.logger import configure
+
+    # learning_rate 0: σ(s) stays e^-1 = 0.36788 everywhere, so its mean and its minimum are that value.
+    frozen = SoftPPO(
+        "StateStdMlpPolicy", "Pendulum-v1", learning_rate=0.0, policy_kwargs={"log_std_init": -1.0},
+        n_steps=64, batch_size=32, n_epochs=1, seed=0,
+    )  # fmt: skip
+    frozen.set_logger(configure(str(tmp_path / "frozen"), ["csv"]))
+    frozen.learn(128)
+    log = pd.read_csv(tmp_path / "frozen" / "progress.csv").dropna(subset=["train/std"])
+    assert len(log) == 1  # the second rollout's row holds the first update's train/ keys
+    np.testing.assert_allclose(log["train/std"], np.exp(-1.0), rtol=1e-6)
+    np.testing.assert_allclose(log["train/std_min"], np.exp(-1.0), rtol=1e-6)
+    # Trained, σ(s) varies: the values recorded by the (last) update are the mean and minimum over the
+    # rollout's states, under the updated policy.
+    model = SoftPPO("StateStdMlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=2, seed=0)
+    model.learn(64)
+    logged = model.logger.name_to_value  # recorded, not yet dumped
+    obs = th.as_tensor(model.rollout_buffer.observations)
+    std = model.policy.get_distribution(obs).distribution.stddev
+    assert logged["train/std"] == pytest.approx(float(std.mean()), rel=1e-5)
+    assert logged["train/std_min"] == pytest.approx(float(std.min()), rel=1e-5)
+    assert logged["train/std_min"] < logged["train/std"]
+    with pytest.raises(ValueError, match="state_dependent_std=True"):
+        SoftPPO("MlpPolicy", "Pendulum-v1").policy.std_stats(obs.numpy(), 32)
+
+
 def test_global_std_is_sb3_default():
     model = SoftPPO("MlpPolicy", "Pendulum-v1", seed=0)
     assert type(model.policy) is RPGActorCriticPolicy and not model.policy.state_dependent_std

@@ -2,11 +2,13 @@
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 import torch as th
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from sb3_rpg import ResidualPPO, SoftPPO
@@ -132,6 +134,26 @@ def test_critic_warmup_freezes_actor_then_trains_it(prior):
     assert not equal(snapshots.critic[2], snapshots.critic[1])
     assert not equal(snapshots.actor[3], initial)
     assert not equal(actor(model), snapshots.actor[3])
+
+
+def test_kl_to_prior_against_closed_form(tmp_path):
+    # The actor starts as a copy of the prior (same mean); give it σθ = 1 where the prior has σp = e^-0.5.
+    # KL(N(μ, σθ²) ‖ N(μ, σp²)) = log(σp/σθ) + σθ²/(2σp²) - 1/2 = -0.5 + e/2 - 0.5 = 0.35914 (1-d actions).
+    # Per sample, log πθ - log π_prior = -0.5 + (e - 1)/2·z², z ~ N(0, 1): std 1.215, so over the
+    # 4 × 1024 samples of the first rollout (logged before any update) the standard error is 0.019.
+    prior = SoftPPO("MlpPolicy", "Pendulum-v1", seed=1)
+    with th.no_grad():
+        prior.policy.log_std.fill_(-0.5)
+    model = ResidualPPO("MlpPolicy", make_vec_env("Pendulum-v1", 4), prior=prior, seed=0, n_steps=1024)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    with th.no_grad():
+        model.policy.log_std.fill_(0.0)
+    model.learn(1)
+    logged = pd.read_csv(tmp_path / "progress.csv")["rollout/kl_to_prior"]
+    assert logged.iloc[0] == pytest.approx(-1.0 + np.e / 2, abs=0.06)
+    # Without the σ change the actor is the prior: the two log-probs agree, the estimate is 0.
+    same = ResidualPPO("MlpPolicy", "Pendulum-v1", prior=prior, prior_coef=0.0, seed=0, **FAST).learn(1)
+    assert same.rollout_buffer.kl_to_prior() == pytest.approx(0.0, abs=1e-5)
 
 
 def test_greedy_and_kl_special_cases(prior):

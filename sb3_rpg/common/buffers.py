@@ -36,8 +36,9 @@ class SoftRewardMixin:
       ``VecNormalize`` with ``norm_reward=True``) plus ``γ·V(s_T)`` on steps cut by a time limit.
     - ``log_probs`` (SB3's field): ``log πθ(a|s)`` of the sampled, unclipped action, at collection time.
     - ``entropy_rewards``: ``-α · log πθ(a|s)``.
-    - ``prior_log_probs``: ``log π_prior(a|s)`` (zeros when there is no prior or ``ω' = 0``).
-    - ``prior_rewards``: ``ω' · log π_prior(a|s)``.
+    - ``prior_log_probs``: ``log π_prior(a|s)`` (zeros when there is no prior; computed with ``ω' = 0`` too,
+      for :meth:`kl_to_prior`).
+    - ``prior_rewards``: ``ω' · log π_prior(a|s)`` (zeros when ``ω' = 0``).
     - ``rewards`` (SB3's field): the rewritten reward that GAE sees, ``env + entropy + prior``.
 
     And ``current_batch``: the minibatch that :meth:`get` yielded last (None before), the one an update
@@ -83,7 +84,8 @@ class SoftRewardMixin:
 
         :param reward_ent_coef: α (α̂ for Residual PPO), the weight of ``-log πθ`` in the reward
         :param prior_coef: ω', the weight of ``log π_prior`` in the reward
-        :param prior_log_prob_fn: batched ``log π_prior(a|s)``; required when ``prior_coef > 0``
+        :param prior_log_prob_fn: batched ``log π_prior(a|s)``; required when ``prior_coef > 0``, and used
+            with ``prior_coef == 0`` too, for :meth:`kl_to_prior`
         :param first_timestep: the model's ``num_timesteps`` when the rollout starts, to name the
             global step in error messages
         """
@@ -117,18 +119,18 @@ class SoftRewardMixin:
         self._check_finite(self.env_rewards, "env reward (plus γ·V(s_T) on steps cut by a time limit)")
         self._check_finite(self.log_probs, "log πθ(a|s) (the policy's log-prob)")
         self.entropy_rewards = -self.reward_ent_coef * self.log_probs
-        if self.prior_coef > 0:
-            assert self.prior_log_prob_fn is not None
+        self.prior_log_probs = np.zeros_like(self.rewards)
+        self.prior_rewards = np.zeros_like(self.rewards)
+        if self.prior_log_prob_fn is not None:  # with ω' = 0 too (Greedy PPO): kl_to_prior needs it
             if isinstance(self.observations, dict):
                 observations = {key: self._flat(obs) for key, obs in self.observations.items()}
             else:
                 observations = self._flat(self.observations)
             flat = self.prior_log_prob_fn(observations, self._flat(self.actions))
             self.prior_log_probs = np.asarray(flat, dtype=np.float32).reshape(self.buffer_size, self.n_envs)
-            self._check_finite(self.prior_log_probs, "log π_prior(a|s) (the prior's log-prob)")
-        else:
-            self.prior_log_probs = np.zeros_like(self.rewards)
-        self.prior_rewards = self.prior_coef * self.prior_log_probs
+            if self.prior_coef > 0:  # only a term of the reward must be finite
+                self._check_finite(self.prior_log_probs, "log π_prior(a|s) (the prior's log-prob)")
+                self.prior_rewards = self.prior_coef * self.prior_log_probs
         self.rewards = (self.env_rewards + self.entropy_rewards + self.prior_rewards).astype(np.float32)
 
     def compute_returns_and_advantage(self, last_values: th.Tensor, dones: np.ndarray) -> None:
@@ -143,6 +145,17 @@ class SoftRewardMixin:
             "rewards/prior_term": float(np.mean(self.prior_rewards)),
             "rewards/total": float(np.mean(self.rewards)),
         }
+
+    def kl_to_prior(self) -> float | None:
+        """KL(πθ ‖ π_prior) at the rollout's states, estimated as the mean of ``log πθ(a|s) - log π_prior(a|s)``
+        over its samples (a ~ πθ, the policy that collected them); None without a prior.
+
+        The plain (k1) estimator: unbiased, but one rollout's value can be below 0 when the two are close.
+        """
+        if self.prior_log_prob_fn is None:
+            return None
+        # Means taken apart: SB3's get() flattens log_probs in place (env-major) once an update has started.
+        return float(np.mean(self.log_probs) - np.mean(self.prior_log_probs))
 
 
 class SoftRolloutBuffer(SoftRewardMixin, RolloutBuffer):

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import DiagGaussianDistribution, Distribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.utils import obs_as_tensor
 from torch import nn
 
 # exp(-20) .. exp(2): keeps a state-dependent std from collapsing to 0 or exploding (log-probs stay finite).
@@ -70,6 +72,26 @@ class RPGActorCriticPolicy(ActorCriticPolicy):
         mean_actions = self.action_net(latent_pi)
         log_std = self.log_std_net(latent_pi).clamp(LOG_STD_MIN, LOG_STD_MAX)
         return self.action_dist.proba_distribution(mean_actions, log_std)
+
+    @th.no_grad()
+    def std_stats(
+        self, observations: np.ndarray | dict[str, np.ndarray], batch_size: int
+    ) -> tuple[float, float]:
+        """Mean and smallest σ of a state-dependent std over ``observations`` (all action dimensions),
+        in batches of ``batch_size``: what SB3's ``train/std`` reports for a global std, for this one."""
+        if not self.state_dependent_std:
+            raise ValueError("std_stats is for state_dependent_std=True; a global std is exp(policy.log_std)")
+        first = next(iter(observations.values())) if isinstance(observations, dict) else observations
+        total, count, smallest = 0.0, 0, float("inf")
+        for start in range(0, len(first), batch_size):
+            if isinstance(observations, dict):
+                batch = {key: value[start : start + batch_size] for key, value in observations.items()}
+            else:
+                batch = observations[start : start + batch_size]
+            std = self.get_distribution(obs_as_tensor(batch, self.device)).distribution.stddev
+            total, count = total + float(std.sum()), count + std.numel()
+            smallest = min(smallest, float(std.min()))
+        return total / max(count, 1), smallest
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

@@ -246,6 +246,12 @@ class SoftPPO(PPO):
 
     def train(self) -> None:
         super().train()
+        if getattr(self.policy, "state_dependent_std", False):
+            # SB3 logs train/std only for a global log-std; here σ(s) over the rollout, after the update.
+            # The buffer's observations are read in order, not through get(), which would draw a permutation.
+            std_mean, std_min = self.policy.std_stats(self.rollout_buffer.observations, self.batch_size)
+            self.logger.record("train/std", std_mean)
+            self.logger.record("train/std_min", std_min)
         if self.desired_kl is not None and self._actor_trains():
             kl = rollout_kl(self.policy, self.rollout_buffer, self.batch_size)
             self.logger.record("train/update_kl", kl)
@@ -274,6 +280,9 @@ class SoftPPO(PPO):
         if complete:
             for key, value in rollout_buffer.reward_term_means().items():
                 self.logger.record(key, value)
+            kl_to_prior = rollout_buffer.kl_to_prior()
+            if kl_to_prior is not None:
+                self.logger.record("rollout/kl_to_prior", kl_to_prior)
         return complete
 
     def learn(
