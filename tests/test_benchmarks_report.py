@@ -417,3 +417,20 @@ def test_claims_along_training_check_each_evaluation_step(tmp_path):
     assert "Produced by: `cmd`" in text and "| Step | Soft PPO ≥ Repeat-Entropy PPO |" in text
     assert "| 100 | **-300 ± 0 (0/2)** |" in text and "| 200 | +50 ± 50 (2/2) |" in text
     assert pd.read_csv(csv, comment="#").shape[0] == 3
+
+
+def test_prior_kl_of_a_smoke_customization(results, tmp_path):
+    from benchmarks.curve_table import read_updates
+    from benchmarks.prior_kl import main
+
+    assert main(["--results-dir", str(results), "--budget", "smoke", "--out", str(tmp_path / "kl")]) == 0
+    runs = pd.read_csv(tmp_path / "kl" / "prior_kl.csv", comment="#")
+    assert list(runs["variant"]) == ["residual"]  # the Soft PPO prior has no prior
+    log = read_updates(RESIDUAL.run_dir(results)).set_index("time/total_timesteps")["rollout/kl_to_prior"]
+    late = log[log.index >= 0.9 * log.index.max()]
+    assert runs["kl_late"].iloc[0] == pytest.approx(late.mean())
+    assert runs["kl_max"].iloc[0] == pytest.approx(log.max())
+    assert "| HalfCheetah-v5 | Residual PPO | 0 |" in (tmp_path / "kl" / "prior_kl.md").read_text()
+    assert (tmp_path / "kl" / "prior_kl_HalfCheetah-v5.png").is_file()
+    with pytest.raises(SystemExit, match="no finished greedy/kl/residual run"):
+        main(["--results-dir", str(tmp_path), "--out", str(tmp_path / "none")])
