@@ -70,21 +70,29 @@ def update_stats(run_dirs: list[Path], after: int = 0, before_best: int | None =
         lr = late["train/learning_rate"]
         # The floor is compared with a relative tolerance: the logged lr is a float32 round trip.
         at_floor = lr <= MIN_LR * (1 + 1e-4)
-        rows.append(
-            {
-                "run": "/".join(run_dir.resolve().parts[-3:]),  # <env>/<variant>/seed<k>
-                "updates": len(late),
-                "desired_kl": desired_kl(run_dir),
-                "at lr floor": int(at_floor.sum()),
-                "share at floor": round(float(at_floor.mean()), 2),
-                "median lr": float(f"{lr.median():.3g}"),
-                "min lr": float(f"{lr.min():.3g}"),
-                "max lr": float(f"{lr.max():.3g}"),
-                "approx_kl median": round(float(late["train/approx_kl"].median()), 3),
-                "approx_kl p90": round(float(late["train/approx_kl"].quantile(0.9)), 3),
-                "clip_fraction median": round(float(late["train/clip_fraction"].median()), 2),
-            }
-        )
+        row = {
+            "run": "/".join(run_dir.resolve().parts[-3:]),  # <env>/<variant>/seed<k>
+            "updates": len(late),
+            "desired_kl": desired_kl(run_dir),
+            "at lr floor": int(at_floor.sum()),
+            "share at floor": round(float(at_floor.mean()), 2),
+            "median lr": float(f"{lr.median():.3g}"),
+            "min lr": float(f"{lr.min():.3g}"),
+            "max lr": float(f"{lr.max():.3g}"),
+            "approx_kl median": round(float(late["train/approx_kl"].median()), 3),
+            "approx_kl p90": round(float(late["train/approx_kl"].quantile(0.9)), 3),
+            "clip_fraction median": round(float(late["train/clip_fraction"].median()), 2),
+        }
+        # The policy's σ where logged: SB3's train/std for a global std; for a state-dependent one (runs
+        # trained since it was logged) the mean σ(s) over the rollout, and its smallest σ(s) in train/std_min.
+        for key, column, stat in (
+            ("train/std", "std median", "median"),
+            ("train/std_min", "std_min median", "median"),
+            ("train/std_min", "std_min min", "min"),
+        ):
+            if key in late.columns and late[key].notna().any():
+                row[column] = float(f"{late[key].agg(stat):.3g}")
+        rows.append(row)
     return pd.DataFrame(rows).set_index("run")
 
 
@@ -116,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         f"a run resumed after a kill logs only the segments whose logs were kept): how many (and what "
         f"share) had their adaptive learning rate at its floor ({MIN_LR:g}, rsl-rl's), the learning rate's "
         f"median, minimum and maximum, and the median and 90th percentile of the per-update "
-        f"`train/approx_kl` beside the block's `desired_kl` (empty: a constant learning rate), and the median `train/clip_fraction`."
+        f"`train/approx_kl` beside the block's `desired_kl` (empty: a constant learning rate), and the median `train/clip_fraction`; where logged, the median `train/std` "
+        f"(the policy's σ; for a state-dependent std its mean over the rollout) and the median and minimum "
+        f"of `train/std_min` (a state-dependent std's smallest σ(s) in the rollout)."
     )
     # A shell glob such as seed* also matches a running run's seed<k>.lock file: only folders are runs.
     run_dirs = [path for path in args.runs if path.is_dir()]

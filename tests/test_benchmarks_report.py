@@ -283,6 +283,8 @@ def test_update_stats_counts_floor_updates_and_kl_quantiles(tmp_path):
             "train/approx_kl": [0.04, 0.03],
             "train/learning_rate": [1.0000001e-5, 1e-5],
             "train/clip_fraction": [0.4, 0.5],
+            "train/std": [0.2, 0.3],  # logged by segment 2 only (a run trained since σ(s) is logged)
+            "train/std_min": [0.01, 0.002],
         }
     ).to_csv(run_dir / "logs-resumed-400" / "progress.csv", index=False)
     row = update_stats([run_dir], after=100).loc["Ant-v5/soft_state_std/seed0"]
@@ -297,6 +299,8 @@ def test_update_stats_counts_floor_updates_and_kl_quantiles(tmp_path):
     # p90 by linear interpolation at 0.9 * 3 = 2.7 between 0.03 and 0.04: 0.037.
     assert row["approx_kl median"] == pytest.approx(0.025, abs=1e-3) and row["approx_kl p90"] == 0.037
     assert row["clip_fraction median"] == pytest.approx(0.35, abs=0.01)  # (0.3 + 0.4) / 2
+    # σ over the updates that logged it (400, 500): median std (0.2 + 0.3) / 2, std_min median and minimum.
+    assert row["std median"] == 0.25 and row["std_min median"] == 0.006 and row["std_min min"] == 0.002
     lock = run_dir.parent / "seed0.lock"  # what a shell's seed* also matches while the run trains
     lock.write_text("")
     assert main([str(run_dir), str(lock), "--after", "100", "--out", str(tmp_path / "u.md")]) == 0
