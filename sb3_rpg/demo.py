@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     model.learn(args.steps, progress_bar=True)
     model.save(args.out / "residual_ppo.zip")
+    # rollout/kl_to_prior of the last rollout (also in the SB3 log): how far the customisation moved.
+    print(
+        f"KL(customised ‖ prior) over the last rollout: {model.rollout_buffer.kl_to_prior():.3f} nats per step"
+    )
 
     rows = {}
     prior_model = SoftPPO.load(prior_path)

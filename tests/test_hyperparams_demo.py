@@ -59,4 +59,7 @@ def test_demo_customises_the_shipped_prior(tmp_path: Path, capsys):
     assert {"basic r", "add-on r_R", "total (r + r_R)"} <= set(table.columns)
     model = ResidualPPO.load(tmp_path / "residual_ppo.zip")
     assert (model.prior_coef, model.reward_ent_coef) == (0.17, 0.13472)  # α in the reward (soft mode)
-    assert (tmp_path / "demo_results.csv").is_file() and "Residual PPO" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert (tmp_path / "demo_results.csv").is_file() and "Residual PPO" in out
+    # 512 steps are one rollout, collected by the actor as copied from the prior: 0 nats from it.
+    assert "KL(customised ‖ prior) over the last rollout: 0.000 nats per step" in out
