@@ -61,8 +61,11 @@ def training_columns(run_dir: Path, name: str, steps: pd.Index) -> dict[str, pd.
         f"{name} approx_kl": grouped["train/approx_kl"].mean().round(4),
         f"{name} lr": grouped["train/learning_rate"].last(),
     }
-    if "train/std" in log.columns:
-        columns[f"{name} std"] = grouped["train/std"].last().map(lambda value: float(f"{value:.3g}"))
+    for key in ("train/std", "train/std_min"):  # std_min: a state-dependent std's smallest σ(s)
+        if key in log.columns:
+            columns[f"{name} {key.split('/')[1]}"] = (
+                grouped[key].last().map(lambda value: float(f"{value:.3g}"))
+            )
     # The reward PPO optimised (per step, rollout means): all terms, and the entropy's and prior's shares.
     # And, for customizations logged since it exists, how far the policy had moved from its prior.
     for key in ("rewards/total", "rewards/entropy_term", "rewards/prior_term", "rollout/kl_to_prior"):
@@ -97,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     explanation = (
         "Mean over each evaluation's episodes (deterministic policy, full task): basic return and add-on "
         "metric. Since the previous evaluation: approx_kl, the mean SB3 `train/approx_kl` of the updates; "
-        "lr and std, the last one's learning rate and policy σ (mean over action dimensions); total, "
+        "lr and std, the last one's learning rate and policy σ (mean over action dimensions; for a "
+        "state-dependent std, over the rollout's states too, and std_min its smallest σ(s)); total, "
         "entropy_term and prior_term, the mean per-step training reward and its `−α·log πθ` and "
         "`ω'·log π_prior` parts; kl_to_prior, the mean KL(πθ ‖ π_prior) estimate of the rollouts "
         "(customizations only). Empty: not evaluated or not logged."

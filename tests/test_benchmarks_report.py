@@ -438,3 +438,28 @@ def test_prior_kl_of_a_smoke_customization(results, tmp_path):
     assert (tmp_path / "kl" / "prior_kl_HalfCheetah-v5.png").is_file()
     with pytest.raises(SystemExit, match="no finished greedy/kl/residual run"):
         main(["--results-dir", str(tmp_path), "--out", str(tmp_path / "none")])
+
+
+def test_curve_table_shows_a_state_dependent_std(tmp_path):
+    from benchmarks.curve_table import curve_table
+
+    run_dir = tmp_path / "Ant-v5" / "soft_state_std" / "seed0"
+    (run_dir / "logs").mkdir(parents=True)
+    pd.DataFrame(
+        {"timesteps": [100, 100, 300], "basic_return": [1.0, 3.0, 5.0], "addon_metric_mean": [0.0, 0.0, 0.0]}
+    ).to_csv(run_dir / "evaluations.csv", index=False)
+    pd.DataFrame(
+        {
+            "time/total_timesteps": [50, 100, 200, 300],
+            "train/approx_kl": [0.01, 0.03, 0.02, 0.04],
+            "train/learning_rate": [1e-4, 1e-4, 1e-5, 1e-5],
+            "train/std": [0.2, 0.15, 0.1, 0.05],
+            "train/std_min": [0.1, 0.05, 0.01, 0.004],
+        }
+    ).to_csv(run_dir / "logs" / "progress.csv", index=False)
+    table = curve_table([run_dir])
+    name = "Ant-v5/soft_state_std/seed0"
+    # Evaluation at 100 takes the updates at 50 and 100, the one at 300 those at 200 and 300: the last of each.
+    assert list(table[f"{name} basic"]) == [2.0, 5.0]
+    assert list(table[f"{name} std"]) == [0.15, 0.05] and list(table[f"{name} std_min"]) == [0.05, 0.004]
+    assert list(table[f"{name} approx_kl"]) == [0.02, 0.03]  # means: (0.01 + 0.03) / 2, (0.02 + 0.04) / 2
