@@ -83,3 +83,34 @@ def test_residual_with_state_std_prior(tmp_path):
     model.save(tmp_path / "residual")
     loaded = ResidualPPO.load(tmp_path / "residual")
     assert isinstance(loaded.prior_policy, StateStdActorCriticPolicy)
+
+
+def test_log_std_floor_bounds_state_std(tmp_path):
+    # Head bias −3 with floor −2: every σ(s) is clamped to e^−2 = 0.13534 (the weights start at 0).
+    model = SoftPPO(
+        "StateStdMlpPolicy", "Pendulum-v1", policy_kwargs={"log_std_init": -2.0, "log_std_min": -2.0}, seed=0
+    )
+    with th.no_grad():
+        model.policy.log_std_net.bias.fill_(-3.0)
+    obs = th.as_tensor(np.random.default_rng(0).normal(size=(4, 3)), dtype=th.float32)
+    stds = model.policy.get_distribution(obs).distribution.stddev
+    th.testing.assert_close(stds, th.full_like(stds, np.exp(-2.0)))
+    # Saved with the policy, and inherited by a customization of it.
+    model.save(tmp_path / "prior")
+    assert SoftPPO.load(tmp_path / "prior").policy.log_std_min == -2.0
+    residual = ResidualPPO("MlpPolicy", "Pendulum-v1", prior=tmp_path / "prior.zip", seed=0)
+    assert (residual.policy.log_std_min, residual.policy.log_std_max) == (-2.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("policy", "policy_kwargs", "match"),
+    [
+        ("StateStdMlpPolicy", {"log_std_min": 1.0, "log_std_max": 0.0}, "log_std_min < log_std_max"),
+        ("StateStdMlpPolicy", {"log_std_min": float("nan")}, "finite"),
+        ("StateStdMlpPolicy", {"log_std_min": -1.0, "log_std_init": -2.0}, "outside"),
+        ("MlpPolicy", {"log_std_min": -5.0}, "state_dependent_std=True"),
+    ],
+)
+def test_log_std_bounds_checked(policy, policy_kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SoftPPO(policy, "Pendulum-v1", policy_kwargs=policy_kwargs)

@@ -3,7 +3,8 @@
 With ``state_dependent_std=False`` (the default) the policy is SB3's ``ActorCriticPolicy`` unchanged: one
 learned log-std vector shared by all states. With ``state_dependent_std=True`` a linear head on the actor's
 latent features outputs the log-std, so that ``σ = exp(W·z(s) + b)``; it starts at ``W = 0`` and
-``b = log_std_init`` so that both variants start from the same distribution.
+``b = log_std_init`` so that both variants start from the same distribution. Its log-std is clamped to
+``[log_std_min, log_std_max]``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import obs_as_tensor
 from torch import nn
 
-# exp(-20) .. exp(2): keeps a state-dependent std from collapsing to 0 or exploding (log-probs stay finite).
+# Default bounds of a state-dependent log-std, as SB3's SAC: exp(-20) .. exp(2) only keeps log-probs finite.
+# A higher floor (CleanRL's SAC uses -5) also bounds how sharp the policy can get in any one state.
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
@@ -32,6 +34,9 @@ class RPGActorCriticPolicy(ActorCriticPolicy):
     :param lr_schedule: Learning rate schedule
     :param state_dependent_std: Output the log-std from a linear head on the actor's latent features
         instead of one global learned vector
+    :param log_std_min: Lower bound of a state-dependent log-std (``state_dependent_std=True`` only): the
+        smallest σ(s) is ``exp(log_std_min)``
+    :param log_std_max: Upper bound of a state-dependent log-std (``state_dependent_std=True`` only)
     :param kwargs: Every other argument of SB3's ``ActorCriticPolicy`` (``net_arch``, ``activation_fn``,
         ``log_std_init``, ``ortho_init``, ...)
     """
@@ -43,9 +48,28 @@ class RPGActorCriticPolicy(ActorCriticPolicy):
         lr_schedule: Schedule,
         *args: Any,
         state_dependent_std: bool = False,
+        log_std_min: float = LOG_STD_MIN,
+        log_std_max: float = LOG_STD_MAX,
         **kwargs: Any,
     ):
+        log_std_min, log_std_max = float(log_std_min), float(log_std_max)
+        if not (np.isfinite(log_std_min) and np.isfinite(log_std_max) and log_std_min < log_std_max):
+            raise ValueError(
+                f"log_std_min and log_std_max must be finite with log_std_min < log_std_max; "
+                f"got {log_std_min} and {log_std_max}"
+            )
+        if not state_dependent_std and (log_std_min, log_std_max) != (LOG_STD_MIN, LOG_STD_MAX):
+            raise ValueError(
+                "log_std_min/log_std_max bound a state-dependent std: pass state_dependent_std=True "
+                "(policy 'StateStdMlpPolicy'); the global std is SB3's unbounded log_std vector"
+            )
+        log_std_init = kwargs.get("log_std_init", 0.0)
+        if state_dependent_std and not log_std_min <= log_std_init <= log_std_max:
+            raise ValueError(
+                f"log_std_init={log_std_init} lies outside [log_std_min, log_std_max] = [{log_std_min}, {log_std_max}]"
+            )
         self.state_dependent_std = state_dependent_std
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -70,7 +94,7 @@ class RPGActorCriticPolicy(ActorCriticPolicy):
         if not self.state_dependent_std:
             return super()._get_action_dist_from_latent(latent_pi)
         mean_actions = self.action_net(latent_pi)
-        log_std = self.log_std_net(latent_pi).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        log_std = self.log_std_net(latent_pi).clamp(self.log_std_min, self.log_std_max)
         return self.action_dist.proba_distribution(mean_actions, log_std)
 
     @th.no_grad()
@@ -100,6 +124,8 @@ class RPGActorCriticPolicy(ActorCriticPolicy):
             state_dependent_std=self.state_dependent_std,
             share_features_extractor=self.share_features_extractor,
         )
+        if self.state_dependent_std:
+            data.update(log_std_min=self.log_std_min, log_std_max=self.log_std_max)
         return data
 
 

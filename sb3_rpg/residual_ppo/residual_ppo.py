@@ -41,6 +41,8 @@ _INHERITED_POLICY_KWARGS = (
     "share_features_extractor",
     "normalize_images",
     "state_dependent_std",
+    "log_std_min",
+    "log_std_max",
 )
 
 
