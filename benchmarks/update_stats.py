@@ -1,6 +1,6 @@
 """How far and how fast each run's PPO updates moved the policy, as one markdown row per run: over the
-updates logged after ``--after`` steps, how many had their adaptive learning rate at rsl-rl's floor
-(``MIN_LR``, 1e-5), and the median and 90th percentile of SB3's ``train/approx_kl`` against the run's
+updates logged after ``--after`` steps, how many had their adaptive learning rate at its floor (the block's
+``adaptive_lr_bounds``; rsl-rl's ``MIN_LR``, 1e-5, by default), and the median and 90th percentile of SB3's ``train/approx_kl`` against the run's
 ``desired_kl``. For telling a run whose KL target held from one that pushed past it at the smallest allowed
 step (docs/benchmarks.md, Ant's state-dependent std):
 
@@ -29,14 +29,24 @@ from benchmarks.training import RESULT_FILE, is_finished
 from sb3_rpg.common.adaptive_lr import MIN_LR
 
 
-def desired_kl(run_dir: Path) -> float | None:
-    """The KL target of the run's PPO block (``config.yaml``), or None for a constant learning rate."""
+def run_ppo_block(run_dir: Path) -> dict:
+    """The run's PPO block as saved in its ``config.yaml`` (empty if it has none)."""
     path = run_dir / "config.yaml"
     if not path.is_file():
-        return None
-    config = load_yaml(path) or {}
-    value = (config.get("ppo") or {}).get("desired_kl")
+        return {}
+    return (load_yaml(path) or {}).get("ppo") or {}
+
+
+def desired_kl(run_dir: Path) -> float | None:
+    """The KL target of the run's PPO block (``config.yaml``), or None for a constant learning rate."""
+    value = run_ppo_block(run_dir).get("desired_kl")
     return None if value is None else float(value)
+
+
+def lr_floor(run_dir: Path) -> float:
+    """The lowest learning rate of the run's adaptive rule: its block's ``adaptive_lr_bounds``, or rsl-rl's."""
+    bounds = run_ppo_block(run_dir).get("adaptive_lr_bounds")
+    return MIN_LR if bounds is None else float(bounds[0])
 
 
 def best_step(run_dir: Path) -> int:
@@ -69,11 +79,13 @@ def update_stats(run_dirs: list[Path], after: int = 0, before_best: int | None =
             raise SystemExit(f"{run_dir} logged no update {window_text(after, before_best, best)}")
         lr = late["train/learning_rate"]
         # The floor is compared with a relative tolerance: the logged lr is a float32 round trip.
-        at_floor = lr <= MIN_LR * (1 + 1e-4)
+        floor = lr_floor(run_dir)
+        at_floor = lr <= floor * (1 + 1e-4)
         row = {
             "run": "/".join(run_dir.resolve().parts[-3:]),  # <env>/<variant>/seed<k>
             "updates": len(late),
             "desired_kl": desired_kl(run_dir),
+            "lr floor": floor,
             "at lr floor": int(at_floor.sum()),
             "share at floor": round(float(at_floor.mean()), 2),
             "median lr": float(f"{lr.median():.3g}"),
@@ -122,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     explanation = (
         f"Over each run's updates logged {window} (SB3's `train/*` keys, one row per update; "
         f"a run resumed after a kill logs only the segments whose logs were kept): how many (and what "
-        f"share) had their adaptive learning rate at its floor ({MIN_LR:g}, rsl-rl's), the learning rate's "
+        f"share) had their adaptive learning rate at its floor (*lr floor*: the block's `adaptive_lr_bounds`, by "
+        f"default {MIN_LR:g}, rsl-rl's), the learning rate's "
         f"median, minimum and maximum, and the median and 90th percentile of the per-update "
         f"`train/approx_kl` beside the block's `desired_kl` (empty: a constant learning rate), and the median `train/clip_fraction`; where logged, the median `train/std` "
         f"(the policy's σ; for a state-dependent std its mean over the rollout) and the median and minimum "

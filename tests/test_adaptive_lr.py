@@ -31,6 +31,32 @@ def test_rule(lr, kl, expected):
     assert adapt_learning_rate(lr, kl, desired_kl=0.01) == pytest.approx(expected)
 
 
+def test_rule_with_other_bounds():
+    bounds = (1.25e-6, 1e-3)
+    assert adapt_learning_rate(1.2e-5, 1.0, 0.01, bounds) == pytest.approx(8e-6)  # below rsl-rl's floor
+    assert adapt_learning_rate(1.5e-6, 1.0, 0.01, bounds) == pytest.approx(1.25e-6)  # 1e-6, floored
+    assert adapt_learning_rate(8e-4, 0.001, 0.01, bounds) == pytest.approx(1e-3)  # 1.2e-3, capped
+
+
+def test_adaptive_lr_bounds_used_and_saved(tmp_path):
+    # lr 1e-3 against a tiny target: two updates divide it by 1.5 twice, 1e-3 -> 6.67e-4 -> 4.44e-4,
+    # stopped at the floor 5e-4.
+    model = SoftPPO(
+        "MlpPolicy", "Pendulum-v1", learning_rate=1e-3, desired_kl=1e-6, adaptive_lr_bounds=(5e-4, 1e-2),
+        seed=0, **FAST,
+    )  # fmt: skip
+    model.learn(128)
+    assert model.adaptive_learning_rate == pytest.approx(5e-4)
+    model.save(tmp_path / "m.zip")
+    assert tuple(SoftPPO.load(tmp_path / "m.zip", device="cpu").adaptive_lr_bounds) == (5e-4, 1e-2)
+
+
+@pytest.mark.parametrize("bounds", [(1e-2, 1e-5), (0.0, 1e-2), (1e-5, math.inf), (1e-5,), "1e-5"])
+def test_bad_adaptive_lr_bounds(bounds):
+    with pytest.raises(ValueError, match="adaptive_lr_bounds"):
+        SoftPPO("MlpPolicy", "Pendulum-v1", desired_kl=0.01, adaptive_lr_bounds=bounds, **FAST)
+
+
 @pytest.mark.parametrize(
     "value, error", [(0.0, ValueError), (-0.01, ValueError), (math.inf, ValueError), ("0.01", TypeError)]
 )

@@ -316,6 +316,11 @@ def test_update_stats_counts_floor_updates_and_kl_quantiles(tmp_path):
     row = update_stats([run_dir], before_best=250).loc["Ant-v5/soft_state_std/seed0"]
     assert row["updates"] == 3 and row["at lr floor"] == 2
     assert row["min lr"] == 1e-5 and row["max lr"] == 1.5e-5 and row["median lr"] == 1e-5
+    # A block with its own adaptive_lr_bounds: the floor is its lowest value, 1.5e-5 -> all 3 at or below it.
+    (run_dir / "config.yaml").write_text("ppo:\n  desired_kl: 0.01\n  adaptive_lr_bounds: [1.5e-5, 1.0e-2]\n")
+    row = update_stats([run_dir], before_best=250).loc["Ant-v5/soft_state_std/seed0"]
+    assert row["lr floor"] == 1.5e-5 and row["at lr floor"] == 3
+    (run_dir / "config.yaml").write_text("ppo:\n  desired_kl: 0.01\n")
     (run_dir / "result.json").write_text('{"best_step": 450}')
     with pytest.raises(SystemExit, match="no update in the 40 steps up to step 450"):
         update_stats([run_dir], before_best=40)  # (410, 450] holds no logged update

@@ -53,16 +53,34 @@ def check_kl_adaptation(kl_adaptation: str) -> str:
     return kl_adaptation
 
 
-def adapt_learning_rate(learning_rate: float, kl: float, desired_kl: float) -> float:
+def check_lr_bounds(bounds: tuple[float, float] | list[float]) -> tuple[float, float]:
+    """Return ``bounds`` as ``(lowest, highest)`` floats, or raise a ValueError unless
+    ``0 < lowest < highest`` and both are finite."""
+    try:
+        lowest, highest = (float(value) for value in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"adaptive_lr_bounds must be two numbers (lowest, highest), got {bounds!r}"
+        ) from None
+    if not (math.isfinite(lowest) and math.isfinite(highest) and 0 < lowest < highest):
+        raise ValueError(
+            f"adaptive_lr_bounds must be finite with 0 < lowest < highest (rsl-rl: {MIN_LR}, {MAX_LR}), got {bounds!r}"
+        )
+    return lowest, highest
+
+
+def adapt_learning_rate(
+    learning_rate: float, kl: float, desired_kl: float, bounds: tuple[float, float] = (MIN_LR, MAX_LR)
+) -> float:
     """The next learning rate after an update whose KL divergence was ``kl``.
 
-    ``kl > 2·desired_kl``: divide by 1.5 (not below 1e-5); ``0 < kl < desired_kl / 2``: multiply by 1.5
-    (not above 1e-2); otherwise (or a NaN KL) unchanged.
+    ``kl > 2·desired_kl``: divide by 1.5 (not below ``bounds[0]``, rsl-rl's 1e-5); ``0 < kl < desired_kl / 2``:
+    multiply by 1.5 (not above ``bounds[1]``, rsl-rl's 1e-2); otherwise (or a NaN KL) unchanged.
     """
     if kl > 2.0 * desired_kl:
-        return max(MIN_LR, learning_rate / LR_FACTOR)
+        return max(bounds[0], learning_rate / LR_FACTOR)
     if 0.0 < kl < 0.5 * desired_kl:
-        return min(MAX_LR, learning_rate * LR_FACTOR)
+        return min(bounds[1], learning_rate * LR_FACTOR)
     return learning_rate
 
 

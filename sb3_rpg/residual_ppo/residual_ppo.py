@@ -15,6 +15,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, unwrap_vec_normalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
+from sb3_rpg.common.adaptive_lr import MAX_LR, MIN_LR
 from sb3_rpg.common.prior import (
     FrozenObsNormalize,
     ObsNormalization,
@@ -126,6 +127,7 @@ class ResidualPPO(SoftPPO):
     :param desired_kl: rsl-rl's adaptive learning rate, as in :class:`SoftPPO` (None: SB3's schedule); it
         adapts only on updates after the critic warm-up, when the actor moves
     :param kl_adaptation: ``"update"`` (default) or ``"minibatch"`` (rsl-rl's), as in :class:`SoftPPO`
+    :param adaptive_lr_bounds: lowest and highest adaptive learning rate, as in :class:`SoftPPO`
     :param stats_window_size: Window size for the rollout logging (episodes)
     :param tensorboard_log: The log location for tensorboard (None: no logging)
     :param policy_kwargs: Arguments of the policy; None takes the prior's architecture
@@ -164,6 +166,7 @@ class ResidualPPO(SoftPPO):
         target_kl: float | None = None,
         desired_kl: float | None = None,
         kl_adaptation: str = "update",
+        adaptive_lr_bounds: tuple[float, float] = (MIN_LR, MAX_LR),
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -222,6 +225,7 @@ class ResidualPPO(SoftPPO):
             target_kl=target_kl,
             desired_kl=desired_kl,
             kl_adaptation=kl_adaptation,
+            adaptive_lr_bounds=adaptive_lr_bounds,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,

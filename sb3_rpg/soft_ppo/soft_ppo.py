@@ -17,9 +17,12 @@ from stable_baselines3.common.vec_env import VecEnv
 from typing_extensions import Self  # typing.Self needs Python 3.11
 
 from sb3_rpg.common.adaptive_lr import (
+    MAX_LR,
+    MIN_LR,
     adapt_learning_rate,
     check_desired_kl,
     check_kl_adaptation,
+    check_lr_bounds,
     minibatch_kl,
     rollout_kl,
 )
@@ -72,12 +75,15 @@ class SoftPPO(PPO):
     :param target_kl: Limit the KL divergence between updates (None: no limit)
     :param desired_kl: rsl-rl's adaptive learning rate (the paper's PPO): after each update the learning
         rate is divided by 1.5 if the update's KL divergence exceeded ``2·desired_kl`` and multiplied by 1.5
-        if it was below ``desired_kl / 2`` (bounds 1e-5 and 1e-2), starting from ``learning_rate``'s initial
+        if it was below ``desired_kl / 2`` (within ``adaptive_lr_bounds``), starting from ``learning_rate``'s initial
         value (:mod:`sb3_rpg.common.adaptive_lr`). None (default): SB3's schedule.
     :param kl_adaptation: when the rule applies with ``desired_kl``: ``"update"`` (default) once per
         update, on the update's KL divergence over the rollout; ``"minibatch"`` before every optimizer
         step, on the KL divergence between the rollout's and the current policy on that step's minibatch,
         as rsl-rl does
+    :param adaptive_lr_bounds: lowest and highest learning rate of the adaptive rule (rsl-rl's 1e-5 and
+        1e-2). rsl-rl takes 20 gradient steps per update; with more (SB3's 10 epochs of small minibatches)
+        each step at the floor moves the policy further, so a lower floor may be needed to hold the target
     :param stats_window_size: Window size for the rollout logging (episodes)
     :param tensorboard_log: The log location for tensorboard (None: no logging)
     :param policy_kwargs: Additional arguments to be passed to the policy on creation
@@ -115,6 +121,7 @@ class SoftPPO(PPO):
         target_kl: float | None = None,
         desired_kl: float | None = None,
         kl_adaptation: str = "update",
+        adaptive_lr_bounds: tuple[float, float] = (MIN_LR, MAX_LR),
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -131,6 +138,7 @@ class SoftPPO(PPO):
         self.reward_ent_coef = alpha if in_reward else 0.0
         self.desired_kl = check_desired_kl(desired_kl)
         self.kl_adaptation = check_kl_adaptation(kl_adaptation)
+        self.adaptive_lr_bounds = check_lr_bounds(adaptive_lr_bounds)
         #: The adaptive learning rate of the next update (``desired_kl`` set), saved with the model.
         self.adaptive_learning_rate: float | None = None
         super().__init__(
@@ -227,7 +235,9 @@ class SoftPPO(PPO):
             return
         assert self.adaptive_learning_rate is not None  # set by _update_learning_rate in train()
         kl = minibatch_kl(self.policy, batch)
-        self.adaptive_learning_rate = adapt_learning_rate(self.adaptive_learning_rate, kl, self.desired_kl)
+        self.adaptive_learning_rate = adapt_learning_rate(
+            self.adaptive_learning_rate, kl, self.desired_kl, self.adaptive_lr_bounds
+        )
         update_learning_rate(optimizer, self.adaptive_learning_rate)
 
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
@@ -258,7 +268,7 @@ class SoftPPO(PPO):
             assert self.adaptive_learning_rate is not None  # set by _update_learning_rate in train()
             if self.kl_adaptation == "update":
                 self.adaptive_learning_rate = adapt_learning_rate(
-                    self.adaptive_learning_rate, kl, self.desired_kl
+                    self.adaptive_learning_rate, kl, self.desired_kl, self.adaptive_lr_bounds
                 )
             else:  # adapted before each step: log where the update left it (SB3 logged its start)
                 self.logger.record("train/learning_rate", self.adaptive_learning_rate)
