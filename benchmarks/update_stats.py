@@ -105,7 +105,15 @@ def update_stats(run_dirs: list[Path], after: int = 0, before_best: int | None =
             if key in late.columns and late[key].notna().any():
                 row[column] = float(f"{late[key].agg(stat):.3g}")
         rows.append(row)
-    return pd.DataFrame(rows).set_index("run")
+    table = pd.DataFrame(rows)
+    # Runs of several results folders share <env>/<variant>/seed<k>: name them by their folder too
+    # (<results-dir>/<budget>/<env>/<variant>/seed<k>).
+    repeated = table["run"].duplicated(keep=False).to_numpy()
+    table["run"] = [
+        f"{run_dir.resolve().parts[-5]}/{name}" if twin else name
+        for run_dir, name, twin in zip(run_dirs, table["run"], repeated, strict=True)
+    ]
+    return table.set_index("run")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -321,6 +322,15 @@ def test_update_stats_counts_floor_updates_and_kl_quantiles(tmp_path):
     row = update_stats([run_dir], before_best=250).loc["Ant-v5/soft_state_std/seed0"]
     assert row["lr floor"] == 1.5e-5 and row["at lr floor"] == 3
     (run_dir / "config.yaml").write_text("ppo:\n  desired_kl: 0.01\n")
+    # The same run name in two results folders: each named by its folder.
+    twin = tmp_path / "other" / "paper" / "Ant-v5" / "soft_state_std" / "seed0"
+    shutil.copytree(run_dir, twin)
+    both = update_stats([run_dir, twin], after=100)
+    # (the first has no <budget> level here: its name takes tmp_path's parent)
+    assert list(both.index) == [
+        f"{tmp_path.parent.name}/Ant-v5/soft_state_std/seed0",
+        "other/Ant-v5/soft_state_std/seed0",
+    ]
     (run_dir / "result.json").write_text('{"best_step": 450}')
     with pytest.raises(SystemExit, match="no update in the 40 steps up to step 450"):
         update_stats([run_dir], before_best=40)  # (410, 450] holds no logged update
