@@ -1,7 +1,7 @@
 """How far and how fast each run's PPO updates moved the policy, as one markdown row per run: over the
 updates logged after ``--after`` steps, how many had their adaptive learning rate at its floor (the block's
-``adaptive_lr_bounds``; rsl-rl's ``MIN_LR``, 1e-5, by default), and the median and 90th percentile of SB3's ``train/approx_kl`` against the run's
-``desired_kl``. For telling a run whose KL target held from one that pushed past it at the smallest allowed
+``adaptive_lr_bounds``; rsl-rl's ``MIN_LR``, 1e-5, by default), and the median and 90th percentile of SB3's
+``train/approx_kl`` against the run's ``desired_kl``. For telling a run whose KL target held from one that pushed past it at the smallest allowed
 step (docs/benchmarks.md, Ant's state-dependent std):
 
     python -m benchmarks.update_stats benchmarks/runs/paper/Ant-v5/soft/seed* \\

@@ -48,7 +48,7 @@ def test_adaptive_lr_bounds_used_and_saved(tmp_path):
     model.learn(128)
     assert model.adaptive_learning_rate == pytest.approx(5e-4)
     model.save(tmp_path / "m.zip")
-    assert tuple(SoftPPO.load(tmp_path / "m.zip", device="cpu").adaptive_lr_bounds) == (5e-4, 1e-2)
+    assert SoftPPO.load(tmp_path / "m.zip", device="cpu").adaptive_lr_bounds == (5e-4, 1e-2)
 
 
 @pytest.mark.parametrize("bounds", [(1e-2, 1e-5), (0.0, 1e-2), (1e-5, math.inf), (1e-5,), "1e-5"])

@@ -75,8 +75,8 @@ class SoftPPO(PPO):
     :param target_kl: Limit the KL divergence between updates (None: no limit)
     :param desired_kl: rsl-rl's adaptive learning rate (the paper's PPO): after each update the learning
         rate is divided by 1.5 if the update's KL divergence exceeded ``2·desired_kl`` and multiplied by 1.5
-        if it was below ``desired_kl / 2`` (within ``adaptive_lr_bounds``), starting from ``learning_rate``'s initial
-        value (:mod:`sb3_rpg.common.adaptive_lr`). None (default): SB3's schedule.
+        if it was below ``desired_kl / 2`` (within ``adaptive_lr_bounds``), starting from ``learning_rate``'s
+        initial value (:mod:`sb3_rpg.common.adaptive_lr`). None (default): SB3's schedule.
     :param kl_adaptation: when the rule applies with ``desired_kl``: ``"update"`` (default) once per
         update, on the update's KL divergence over the rollout; ``"minibatch"`` before every optimizer
         step, on the KL divergence between the rollout's and the current policy on that step's minibatch,
@@ -206,6 +206,8 @@ class SoftPPO(PPO):
         return model
 
     def _setup_model(self) -> None:
+        # SB3's load() restores attributes from JSON (a tuple comes back a list) before calling this.
+        self.adaptive_lr_bounds = check_lr_bounds(self.adaptive_lr_bounds)
         if self.rollout_buffer_class is None:
             dict_obs = isinstance(self.observation_space, spaces.Dict)
             self.rollout_buffer_class = SoftDictRolloutBuffer if dict_obs else SoftRolloutBuffer
