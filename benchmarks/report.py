@@ -9,7 +9,8 @@ and ``summary.json`` (every env x variant x checkpoint x quantity), learning cur
 (``curves_table*_*.png``), the aggregate IQM view (``aggregate.*``) and the paper's claims and cells
 checked (``claims.md``, ``claims.csv``: :mod:`benchmarks.report_claims`), and the same claims at each
 periodic evaluation (``claims_training.md``, ``claims_training.csv``:
-:mod:`benchmarks.report_claims_training`). Each file names the command that produced it.
+:mod:`benchmarks.report_claims_training`), and Table II under other checkpoint rules (``selection.md``,
+``selection.csv``: :mod:`benchmarks.report_selection`). Each file names the command that produced it.
 """
 
 from __future__ import annotations
@@ -348,9 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     written.append(write_table2_seeds(seeds, out, command, args.budget, envs))
     from benchmarks.report_claims import write_claims
     from benchmarks.report_claims_training import write_claims_training
+    from benchmarks.report_selection import write_selection
 
     written += write_claims(seeds, summary, paper, out, command, args.budget, envs)
     written += write_claims_training(curves, paper, out, command, args.budget, envs)
+    written += write_selection(runs, paper, out, command, args.budget, envs)
     if not args.no_figures:
         from benchmarks.report_figures import write_aggregate, write_curves
 

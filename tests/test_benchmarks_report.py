@@ -478,3 +478,79 @@ def test_curve_table_shows_a_state_dependent_std(tmp_path):
     assert list(table[f"{name} basic"]) == [2.0, 5.0]
     assert list(table[f"{name} std"]) == [0.15, 0.05] and list(table[f"{name} std_min"]) == [0.05, 0.004]
     assert list(table[f"{name} approx_kl"]) == [0.02, 0.03]  # means: (0.01 + 0.03) / 2, (0.02 + 0.04) / 2
+
+
+def _selection_run(root, variant: str, seed: int, rows: list[tuple[int, float, float]], best_step: int):
+    """A fake finished Hopper run folder: ``rows`` of (step, basic, add-on) periodic evaluations, two
+    episodes each (±10 around the values, so each evaluation's mean is the value), 5% warm-up of 4000."""
+    import yaml
+
+    run_dir = root / variant / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    episodes = []
+    for step, basic, addon in rows:
+        for episode, noise in enumerate((-10.0, 10.0)):
+            episodes.append(
+                {
+                    "timesteps": step,
+                    "episode": episode,
+                    "total_return": basic + addon + 2 * noise,
+                    "basic_return": basic + noise,
+                    "addon_return": addon + noise,
+                    "addon_metric_mean": addon / 1000,
+                    "length": 1000,
+                }
+            )
+    pd.DataFrame(episodes).to_csv(run_dir / "evaluations.csv", index=False)
+    warmup = 0.05 if variant != "full" else 0.0
+    config = {"coefficients": {"critic_warmup": warmup}, "budget": {"timesteps": 4000}}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    return run_dir, {"env": "Hopper-v5", "variant": variant, "seed": seed, "best_step": best_step}
+
+
+def test_selection_rules_pick_checkpoints_after_the_warmup(tmp_path):
+    from benchmarks.config import PAPER_RESULTS, load_yaml
+    from benchmarks.report_selection import select_checkpoints, selection_summary, write_selection
+
+    paper = load_yaml(PAPER_RESULTS)
+    # Warm-up: 0.05 × 4000 = 200 steps, so step 200 (the prior, total 5000) cannot be picked.
+    #   step  basic  add-on  total
+    #   200   3600   1400    5000   (warm-up)
+    #   400   3500   1420    4920   <- highest total after the warm-up (rule "total")
+    #   600   2300   1520    3820   <- highest add-on (rule "add-on")
+    #   800   2100   1450    3550   <- last
+    rows = [(200, 3600.0, 1400.0), (400, 3500.0, 1420.0), (600, 2300.0, 1520.0), (800, 2100.0, 1450.0)]
+    greedy = _selection_run(tmp_path, "greedy", 0, rows, best_step=400)
+    # Residual PPO: the same evaluations + 300 basic return; its recorded best step disagrees (a check).
+    residual = _selection_run(tmp_path, "residual", 0, [(s, b + 300, a) for s, b, a in rows], best_step=800)
+    soft = _selection_run(tmp_path, "soft", 0, rows, best_step=200)  # not a customization: left out
+    selected = select_checkpoints([greedy, residual, soft]).set_index(["variant", "rule"])
+    assert sorted(selected.index.get_level_values("variant").unique()) == ["greedy", "residual"]
+    assert selected.loc[("greedy", "total"), "timesteps"] == 400
+    assert selected.loc[("greedy", "total"), "total_return"] == pytest.approx(4920.0)
+    assert selected.loc[("greedy", "add-on"), "timesteps"] == 600
+    assert selected.loc[("greedy", "add-on"), "basic_return"] == pytest.approx(2300.0)
+    assert selected.loc[("greedy", "last"), "timesteps"] == 800
+    assert selected.loc[("greedy", "total"), "reproduces_grid"]
+    assert not selected.loc[("residual", "total"), "reproduces_grid"]
+    assert (selected["episodes"] == 2).all()
+
+    summary = selection_summary(selected.reset_index(), paper).set_index(["variant", "rule", "quantity"])
+    # Greedy, add-on rule: total 3820 vs. the paper's Hopper Greedy best 3714.5 ± 7.1: +105.5, "≥ paper";
+    # basic 2300 vs. 2224.2: ≥ paper; add-on 1520 vs. 1490.2 ± 0.9: ≥ paper.
+    row = summary.loc[("greedy", "add-on", "total_return")]
+    assert row["diff"] == pytest.approx(3820.0 - 3714.5) and row["verdict"] == "≥ paper"
+    # Greedy, rule "last": add-on 1450 vs. 1490.2 ± 0.9: short by 40.2 > 0.9, "below".
+    assert summary.loc[("greedy", "last", "addon_return"), "verdict"] == "below"
+    # Residual, rule "total": total 5220 vs. 4401.4 ± 505.3: ≥ paper; its basic (3800) too.
+    assert summary.loc[("residual", "total", "basic_return"), "mean"] == pytest.approx(3800.0)
+
+    md, csv = write_selection([greedy, residual], paper, tmp_path, "cmd", "fake", ("Hopper-v5",))
+    text = md.read_text()
+    assert (
+        "Rule *total* picks the run's recorded best checkpoint (`result.json` `best_step`) in 1 of 2" in text
+    )
+    # Residual − Greedy, total return, rule "add-on": both picked step 600, 4120 − 3820 = +300 on the one
+    # seed (no standard error); the paper's 4401.4 − 3714.5 = +686.9.
+    assert "| Hopper-v5 | add-on | +300 (1 of 1), holds (+687) |" in text
+    assert len(pd.read_csv(csv, comment="#")) == 6  # 2 runs × 3 rules
