@@ -23,6 +23,8 @@ from sb3_rpg.envs import evaluate_episodes
 # every variant of a seed, so variants are compared on the same episodes (common random numbers).
 PERIODIC_EVAL_SEED = 1_000_000
 FINAL_EVAL_SEED = 2_000_000
+#: Sub-folder of ``checkpoints/`` with every periodic evaluation's policy (``--keep-checkpoints``).
+PERIODIC_DIR = "periodic"
 
 
 class PeriodicEvaluation(BaseCallback):
@@ -40,15 +42,21 @@ class PeriodicEvaluation(BaseCallback):
         run_dir: Path,
         warmup_steps: float = 0.0,
         resume: ResumeState | None = None,
+        keep_checkpoints: bool = False,
     ) -> None:
         """:param warmup_steps: steps of Residual PPO's critic warm-up (no "best" before).
-        :param resume: the resume point this segment continues from (None: a fresh run)."""
+        :param resume: the resume point this segment continues from (None: a fresh run).
+        :param keep_checkpoints: also keep the policy of every periodic evaluation, as
+            ``checkpoints/periodic/step-<step>.zip`` (+ statistics), so that a checkpoint picked later by
+            another rule than the objective can be evaluated (:mod:`benchmarks.reselect`). Not part of
+            the run's identity: it changes no update and no evaluation."""
         super().__init__(verbose=0)
         self.spec = spec
         self.budget = spec.settings()
         self.objective = VARIANTS[spec.variant].objective
         self.run_dir = run_dir
         self.warmup_steps = warmup_steps
+        self.keep_checkpoints = keep_checkpoints
         self.next_eval = 0
         self.frames: list[pd.DataFrame] = []
         self.best_value = -np.inf
@@ -123,6 +131,8 @@ class PeriodicEvaluation(BaseCallback):
             save_resume_point(self.model, self.run_dir / "checkpoints", state)
         if improved:
             save_checkpoint(self.model, self.run_dir / "checkpoints", "best")
+        if self.keep_checkpoints:
+            save_checkpoint(self.model, self.run_dir / "checkpoints" / PERIODIC_DIR, f"step-{steps}")
         self.logger.record("eval/best_" + self.objective, self.best_value)
         if dump:
             self.logger.dump(steps)

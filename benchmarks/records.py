@@ -12,7 +12,8 @@ A run folder (``benchmarks/training.py``) lives under the git-ignored ``benchmar
 machine that trains it. What must outlive that machine is committed, and nothing more:
 
 - every run: ``config.yaml`` (settings and command), ``evaluations.csv`` (the learning curve) and, once
-  finished, ``eval_final.csv``, ``eval_best.csv`` and ``result.json``: all the report reads;
+  finished, ``eval_final.csv``, ``eval_best.csv`` and ``result.json`` (and ``benchmarks.reselect``'s
+  ``eval_best_addon.csv`` where it has one): all the report reads;
 - a finished Soft PPO run: its best checkpoint (``best.zip`` and its VecNormalize statistics), the prior
   that Table II's customizations of the same env and seed start from, and what ``ship_prior`` ships;
 - an unfinished run: its resume point (``checkpoints/resume*``) and best checkpoint so far, so that the
@@ -39,7 +40,10 @@ from benchmarks.config import BUDGETS, DEFAULT_RUNS_DIR, PRIOR_VARIANT
 from benchmarks.training import RESULT_FILE, is_finished
 
 #: Files of every run folder that are committed when they exist.
-RECORD_FILES = ("config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", RESULT_FILE)
+RECORD_FILES = (
+    *("config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", RESULT_FILE),
+    "eval_best_addon.csv",  # benchmarks.reselect's, where a run kept its periodic checkpoints
+)
 #: SB3's CSV logs of a run folder, one per training segment (``logs``, ``logs-resumed-<step>``).
 PROGRESS_LOGS = "logs*/progress.csv"
 

@@ -51,6 +51,20 @@ def warmup_steps(run_dir: Path) -> float:
     return fraction * float((config.get("budget") or {}).get("timesteps", 0))
 
 
+def pick_steps(run_dir: Path) -> dict[str, tuple[int, pd.Series]] | None:
+    """Each rule's periodic evaluation of a run: ``{rule: (step, its mean quantities)}``, or None where no
+    evaluation follows the warm-up."""
+    means = pd.read_csv(run_dir / "evaluations.csv").groupby("timesteps")[list(QUANTITIES)].mean()
+    eligible = means[(means.index > warmup_steps(run_dir)) & (means.index > 0)]
+    if eligible.empty:
+        return None
+    picks = {}
+    for rule, quantity in RULES.items():
+        step = int(eligible.index.max() if quantity is None else eligible[quantity].idxmax())
+        picks[rule] = (step, means.loc[step])
+    return picks
+
+
 def select_checkpoints(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
     """One row per Table II customization run (Greedy, KL, Residual PPO, the Full Policy) and rule: the
     selected periodic evaluation's step and its mean total, basic and add-on return and add-on metric.
@@ -61,15 +75,13 @@ def select_checkpoints(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
     for run_dir, info in runs:
         if info["variant"] not in TABLES[2]:
             continue
-        evaluations = pd.read_csv(run_dir / "evaluations.csv")
-        means = evaluations.groupby("timesteps")[list(QUANTITIES)].mean()
-        eligible = means[(means.index > warmup_steps(run_dir)) & (means.index > 0)]
-        if eligible.empty:
+        picks = pick_steps(run_dir)
+        if picks is None:
             continue
-        for rule, quantity in RULES.items():
-            step = int(eligible.index.max() if quantity is None else eligible[quantity].idxmax())
+        evaluations = pd.read_csv(run_dir / "evaluations.csv")
+        for rule, (step, means) in picks.items():
             row = {"env": info["env"], "variant": info["variant"], "seed": info["seed"], "rule": rule}
-            row |= {"timesteps": step, **means.loc[step].to_dict()}
+            row |= {"timesteps": step, **means.to_dict()}
             row["episodes"] = int((evaluations["timesteps"] == step).sum())
             row["reproduces_grid"] = step == info.get("best_step") if rule == "total" else np.nan
             rows.append(row)
@@ -134,107 +146,180 @@ def claims_per_rule(selected: pd.DataFrame, paper: dict[str, Any], envs: tuple[s
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def selection_lines(
-    selected: pd.DataFrame, summary: pd.DataFrame, claims: pd.DataFrame, envs: tuple[str, ...]
-) -> list[str]:
-    """The body of ``selection.md``: the rule check, per env a table of variants × rules, the paper's
-    Table II claims per rule and the verdict tally per rule."""
-    lines = [
-        (
-            "Each customization run's periodic evaluations (each block's `evaluation: episodes` per evaluation: "
-            "5 on HalfCheetah and Ant, 20 on Hopper), one checkpoint per run picked by each rule: *total*, the "
-            "highest mean total return after the critic warm-up (the grid's rule, whose checkpoints Table II "
-            "evaluates on 100 new episodes); *add-on*, the highest mean add-on return after the warm-up; "
-            "*last*, the final policy. A cell: mean over seeds of the picked evaluation's mean ± its std over "
-            "seeds (the paper's best-checkpoint mean in brackets). A rule is scored on the episodes it selected "
-            "on, so its own quantity is biased upwards, most with 5 episodes. Not Table II's cells "
-            "(`claims.md` grades those): how much the paper's Table II depends on which checkpoint is *best*."
-        ),
-        "",
-    ]
-    checks = selected[selected["rule"] == "total"]["reproduces_grid"].astype(bool)
-    lines += [
-        (
-            f"Rule *total* picks the run's recorded best checkpoint (`result.json` `best_step`) in {int(checks.sum())} "
-            f"of {len(checks)} runs."
-        ),
-        "",
+#: The final evaluation (100 new episodes) of each rule's checkpoint: the grid's own files for *total*
+#: (its best checkpoint) and *last*, :mod:`benchmarks.reselect`'s for *add-on*.
+RULE_FILES = {"total": "eval_best.csv", "add-on": "eval_best_addon.csv", "last": "eval_final.csv"}
+
+
+def final_evaluations(runs: list[tuple[Path, dict]], selected: pd.DataFrame) -> pd.DataFrame:
+    """:func:`select_checkpoints`' rows again, each quantity now the mean over the final evaluation of the
+    rule's checkpoint (:data:`RULE_FILES`), for the runs that have all three (those of a grid trained with
+    ``--keep-checkpoints`` and re-evaluated by :mod:`benchmarks.reselect`); ``reproduces_grid`` must hold
+    for *total*, whose file is the runner's best checkpoint."""
+    rows = []
+    for run_dir, info in runs:
+        if info["variant"] not in TABLES[2] or not all(
+            (run_dir / name).is_file() for name in RULE_FILES.values()
+        ):
+            continue
+        at_run = selected[(selected["env"] == info["env"]) & (selected["variant"] == info["variant"])]
+        at_run = at_run[at_run["seed"] == info["seed"]].set_index("rule")
+        for rule, name in RULE_FILES.items():
+            frame = pd.read_csv(run_dir / name)
+            if "timesteps" in frame and int(frame["timesteps"].iloc[0]) != at_run.loc[rule, "timesteps"]:
+                raise ValueError(
+                    f"{run_dir / name} evaluates another step than rule {rule!r} picks: rerun reselect"
+                )
+            row = {"env": info["env"], "variant": info["variant"], "seed": info["seed"], "rule": rule}
+            row |= {
+                "timesteps": int(at_run.loc[rule, "timesteps"]),
+                **frame[list(QUANTITIES)].mean().to_dict(),
+            }
+            row |= {"episodes": len(frame), "reproduces_grid": at_run.loc[rule, "reproduces_grid"]}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rule_tables(summary: pd.DataFrame, envs: tuple[str, ...], level: str) -> list[str]:
+    """Per env, a table of Table II's customizations × rules (``level``: the markdown heading level)."""
+    lines = []
+    header = [
+        "Policy",
+        "Rule",
+        "median step",
+        "Total return",
+        "Basic return",
+        "Add-on return",
+        "add-on metric",
     ]
     for env in envs:
         at_env = summary[summary["env"] == env]
         if at_env.empty:
             continue
-        lines += [f"## {env}", ""]
-        header = [
-            "Policy",
-            "Rule",
-            "median step",
-            "Total return",
-            "Basic return",
-            "Add-on return",
-            "add-on metric",
-        ]
         rows = []
         for variant in TABLES[2]:
             for rule in RULES:
                 cell = at_env[(at_env["variant"] == variant) & (at_env["rule"] == rule)]
                 if cell.empty:
                     continue
-                first = cell.iloc[0]
                 rows.append(
                     [
                         ROW_LABELS.get(variant, variant),
                         rule,
-                        f"{first['median_step'] / 1e6:.2f}M",
+                        f"{cell.iloc[0]['median_step'] / 1e6:.2f}M",
                         *(_cell(cell, quantity, 0) for quantity in GRADED),
                         _cell(cell, "addon_metric_mean", 2),
                     ]
                 )
-        lines += [_markdown(header, rows), ""]
-    if not claims.empty:
-        lines += [
-            "## The paper's Table II claims per rule",
-            "",
-            (
-                "Residual PPO − Greedy / KL PPO, total return: mean over the paired seeds ± its standard error, "
-                "seeds with Residual PPO ahead, verdict as in `claims.md` (the paper's own difference in brackets)."
-            ),
-            "",
-        ]
-        rows = []
-        for env in envs:
-            for rule in RULES:
-                cells = []
-                for b in ("greedy", "kl"):
-                    row = claims[(claims["env"] == env) & (claims["rule"] == rule) & (claims["b"] == b)]
-                    if row.empty:
-                        cells.append("—")
-                        continue
-                    r = row.iloc[0]
-                    cells.append(
-                        f"{_pm(r['mean_delta'], r['delta_se'], 0, '+')} ({r['a_ahead']} of {r['n_seeds']}), "
-                        f"{r['verdict']} ({r['paper_delta']:+.0f})"
-                    )
+        lines += [f"{level} {env}", "", _markdown(header, rows), ""]
+    return lines
+
+
+def claims_table(claims: pd.DataFrame, envs: tuple[str, ...]) -> list[str]:
+    """Residual PPO − Greedy / KL PPO per env and rule (:func:`claims_per_rule`) as a markdown table."""
+    rows = []
+    for env in envs:
+        for rule in RULES:
+            cells = []
+            for b in ("greedy", "kl"):
+                row = claims[(claims["env"] == env) & (claims["rule"] == rule) & (claims["b"] == b)]
+                if row.empty:
+                    cells.append("—")
+                    continue
+                r = row.iloc[0]
+                cells.append(
+                    f"{_pm(r['mean_delta'], r['delta_se'], 0, '+')} ({r['a_ahead']} of {r['n_seeds']}), "
+                    f"{r['verdict']} ({r['paper_delta']:+.0f})"
+                )
+            if cells != ["—", "—"]:
                 rows.append([env, rule, *cells])
-        lines += [_markdown(["Env.", "Rule", "Residual − Greedy PPO", "Residual − KL PPO"], rows), ""]
+    return (
+        [_markdown(["Env.", "Rule", "Residual − Greedy PPO", "Residual − KL PPO"], rows), ""] if rows else []
+    )
+
+
+def tally_table(summary: pd.DataFrame) -> list[str]:
+    """The verdicts of Table II's graded cells per rule, as a markdown table."""
     graded = summary[summary["verdict"] != ""]
-    if not graded.empty:
-        tally = graded.groupby("rule")["verdict"].value_counts().unstack(fill_value=0)
-        lines += [
-            "## Verdicts per rule",
-            "",
-            (
-                "Table II's total, basic and add-on return of Greedy, KL, Residual PPO and the Full Policy against "
-                "the paper's best checkpoints, graded as `claims.md` grades cells."
-            ),
-            "",
-        ]
-        rows = [
-            [rule, *(str(int(tally.loc[rule].get(v, 0))) for v in VERDICTS)]
-            for rule in RULES
-            if rule in tally.index
-        ]
-        lines += [_markdown(["Rule", *VERDICTS], rows), ""]
+    if graded.empty:
+        return []
+    tally = graded.groupby("rule")["verdict"].value_counts().unstack(fill_value=0)
+    rows = [
+        [rule, *(str(int(tally.loc[rule].get(v, 0))) for v in VERDICTS)]
+        for rule in RULES
+        if rule in tally.index
+    ]
+    return [_markdown(["Rule", *VERDICTS], rows), ""]
+
+
+INTRO = (
+    "One checkpoint per customization run picked by each rule, on the run's periodic evaluations (each "
+    "block's `evaluation: episodes` per evaluation: 5 on HalfCheetah and Ant, 20 on Hopper): *total*, the "
+    "highest mean total return after the critic warm-up (the grid's rule, whose checkpoints Table II evaluates "
+    "on 100 new episodes); *add-on*, the highest mean add-on return after the warm-up; *last*, the final "
+    "policy. A cell: mean over seeds of each seed's mean ± its std over seeds (the paper's best-checkpoint "
+    "mean in brackets). Not Table II's cells (`claims.md` grades those): how much the paper's Table II depends "
+    "on which checkpoint is *best*."
+)
+PERIODIC_NOTE = (
+    "Scored on the periodic evaluations themselves: a rule is scored on the episodes it selected on, so its "
+    "own quantity is biased upwards, most with 5 episodes."
+)
+FINAL_NOTE = (
+    "The same picks, each scored on the final evaluation of its checkpoint (new episodes, 100 at the paper "
+    "budget: `eval_best.csv`, "
+    "`eval_best_addon.csv` from `python -m benchmarks.reselect`, `eval_final.csv`), for the runs trained with "
+    "`--keep-checkpoints`, which keeps the policy of every periodic evaluation."
+)
+
+
+def selection_lines(
+    selected: pd.DataFrame, paper: dict[str, Any], envs: tuple[str, ...], final: pd.DataFrame | None = None
+) -> list[str]:
+    """The body of ``selection.md``: the rule check, then for the periodic evaluations (and, where
+    ``final`` has rows, for the final evaluations of the same picks) per env a table of variants × rules,
+    the paper's Table II claims per rule and the verdict tally per rule."""
+    checks = selected[selected["rule"] == "total"]["reproduces_grid"].astype(bool)
+    lines = [
+        INTRO,
+        "",
+        (
+            f"Rule *total* picks the run's recorded best checkpoint (`result.json` `best_step`) in "
+            f"{int(checks.sum())} of {len(checks)} runs."
+        ),
+        "",
+    ]
+    parts = [("Periodic evaluations", PERIODIC_NOTE, selected)]
+    if final is not None and not final.empty:
+        parts.append(("Final evaluations of the picked checkpoints", FINAL_NOTE, final))
+    for title, note, frame in parts:
+        summary = selection_summary(frame, paper)
+        lines += [f"## {title}", "", note, "", *rule_tables(summary, envs, "###")]
+        claims = claims_table(claims_per_rule(frame, paper, envs), envs)
+        if claims:
+            lines += [
+                "### The paper's Table II claims per rule",
+                "",
+                (
+                    "Residual PPO − Greedy / KL PPO, total return: mean over the paired seeds ± its standard error, "
+                    "seeds with Residual PPO ahead, verdict as in `claims.md` (the paper's own difference in "
+                    "brackets)."
+                ),
+                "",
+                *claims,
+            ]
+        tally = tally_table(summary)
+        if tally:
+            lines += [
+                "### Verdicts per rule",
+                "",
+                (
+                    "Table II's total, basic and add-on return of Greedy, KL, Residual PPO and the Full Policy "
+                    "against the paper's best checkpoints, graded as `claims.md` grades cells."
+                ),
+                "",
+                *tally,
+            ]
     return lines
 
 
@@ -246,12 +331,15 @@ def write_selection(
     budget: str,
     envs: tuple[str, ...],
 ) -> list[Path]:
-    """Write ``selection.md`` and ``selection.csv`` (the per-run selections); return their paths, or
-    nothing where no Table II customization has finished."""
+    """Write ``selection.md`` and ``selection.csv`` (the per-run picks, column ``evaluation`` "periodic" or
+    "final"); return their paths, or nothing where no Table II customization has finished."""
     selected = select_checkpoints(runs)
     if selected.empty:
         return []
-    summary = selection_summary(selected, paper)
-    body = selection_lines(selected, summary, claims_per_rule(selected, paper, envs), envs)
+    final = final_evaluations(runs, selected)
+    body = selection_lines(selected, paper, envs, final)
+    frame = pd.concat(
+        [selected.assign(evaluation="periodic"), final.assign(evaluation="final")], ignore_index=True
+    )
     title = "Table II under other checkpoint rules"
-    return write_markdown_and_csv(out, "selection", title, command, budget, body, selected)
+    return write_markdown_and_csv(out, "selection", title, command, budget, body, frame)

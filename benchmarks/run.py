@@ -83,6 +83,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="move finished runs trained with other settings to <results-dir>/stale/ and train them again",
     )
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their state, train nothing")
+    parser.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep every periodic evaluation's policy in checkpoints/periodic/ (for benchmarks.reselect)",
+    )
     return parser.parse_args(argv)
 
 
@@ -141,13 +146,13 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def _run_in_worker(spec: RunSpec, results_dir: Path, command: str) -> str:
+def _run_in_worker(spec: RunSpec, results_dir: Path, command: str, keep_checkpoints: bool = False) -> str:
     """Entry point of a worker process: run one spec, never raise (the error goes to error.txt)."""
     from benchmarks.runlock import RunLocked
     from benchmarks.training import run_one
 
     try:
-        run_one(spec, results_dir, command)
+        run_one(spec, results_dir, command, keep_checkpoints)
     except RunLocked:
         return ELSEWHERE
     except Exception:  # noqa: BLE001 -- a crashed run must not take the grid down; dependents are skipped
@@ -166,10 +171,19 @@ class Scheduler:
     :param results_dir: common results directory.
     :param workers: parallel processes (1: run in this process).
     :param command: the command line, saved in each run's config.yaml.
+    :param keep_checkpoints: keep every periodic evaluation's policy (``--keep-checkpoints``).
     """
 
-    def __init__(self, runs: list[RunSpec], results_dir: Path, workers: int, command: str) -> None:
+    def __init__(
+        self,
+        runs: list[RunSpec],
+        results_dir: Path,
+        workers: int,
+        command: str,
+        keep_checkpoints: bool = False,
+    ) -> None:
         self.runs = runs
+        self.keep_checkpoints = keep_checkpoints
         self.results_dir = results_dir
         self.workers = max(1, workers)
         self.command = command
@@ -227,11 +241,15 @@ class Scheduler:
                         pending.remove(spec)
                         bar.set_postfix_str(spec.name)
                         if executor is None:
-                            self._finish(spec, _run_in_worker(spec, self.results_dir, self.command), bar)
-                        else:
-                            running[executor.submit(_run_in_worker, spec, self.results_dir, self.command)] = (
-                                spec
+                            status = _run_in_worker(
+                                spec, self.results_dir, self.command, self.keep_checkpoints
                             )
+                            self._finish(spec, status, bar)
+                        else:
+                            future = executor.submit(
+                                _run_in_worker, spec, self.results_dir, self.command, self.keep_checkpoints
+                            )
+                            running[future] = spec
                 if running:
                     done, _ = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -301,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for line in stale:
         print(f"moved to stale/: {line}", file=sys.stderr)
-    scheduler = Scheduler(runs, args.results_dir, args.workers, command)
+    scheduler = Scheduler(runs, args.results_dir, args.workers, command, args.keep_checkpoints)
     failed = scheduler.run()
     for spec in scheduler.elsewhere:
         print(f"{spec.name}: {ELSEWHERE}; re-run this command later to check it finished", file=sys.stderr)

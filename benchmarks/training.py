@@ -230,8 +230,13 @@ def resume_model(spec: RunSpec, run_dir: Path, state: ResumeState) -> SoftPPO:
     return model
 
 
-def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, Any]:
+def run_one(
+    spec: RunSpec, results_dir: Path, command: str = "", keep_checkpoints: bool = False
+) -> dict[str, Any]:
     """Train, checkpoint and evaluate one run; return the content of its ``result.json``.
+
+    ``keep_checkpoints``: also keep every periodic evaluation's policy
+    (:class:`benchmarks.evaluation.PeriodicEvaluation`).
 
     A finished run is returned as is. An unfinished folder (a killed run) continues from its resume
     point (the last periodic evaluation, see ``benchmarks/checkpoints.py``) if its settings still match
@@ -250,12 +255,14 @@ def run_one(spec: RunSpec, results_dir: Path, command: str = "") -> dict[str, An
     try:
         if is_finished(run_dir):  # finished by another runner between the check above and the lock
             return json.loads((run_dir / RESULT_FILE).read_text())
-        return _train_and_evaluate(spec, results_dir, run_dir, command)
+        return _train_and_evaluate(spec, results_dir, run_dir, command, keep_checkpoints)
     finally:
         lock.unlink(missing_ok=True)
 
 
-def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command: str) -> dict[str, Any]:
+def _train_and_evaluate(
+    spec: RunSpec, results_dir: Path, run_dir: Path, command: str, keep_checkpoints: bool = False
+) -> dict[str, Any]:
     """The body of :func:`run_one`, under the run's lock."""
     budget = spec.settings()
     checkpoints = run_dir / "checkpoints"
@@ -278,7 +285,7 @@ def _train_and_evaluate(spec: RunSpec, results_dir: Path, run_dir: Path, command
         if resume.best_step == resume.step:  # killed between the resume point and the best checkpoint
             save_checkpoint(model, checkpoints, "best")
         model.set_logger(configure(str(run_dir / f"logs-resumed-{resume.step}"), ["csv", "tensorboard"]))
-    callback = PeriodicEvaluation(spec, run_dir, warmup_steps, resume)
+    callback = PeriodicEvaluation(spec, run_dir, warmup_steps, resume, keep_checkpoints)
     done = resume.step if resume is not None else 0
     if done < budget.timesteps:
         model.learn(budget.timesteps - done, callback=callback, reset_num_timesteps=resume is None)

@@ -79,7 +79,7 @@ def test_run_of_a_dead_process_is_taken_back(tmp_path, monkeypatch):
     lock.write_text(json.dumps({"host": "another-machine", "pid": 1}))  # live for now: fresh heartbeat
     started = []
 
-    def fake_run(spec, results_dir, command):
+    def fake_run(spec, results_dir, command, keep_checkpoints=False):
         started.append(spec)
         spec.run_dir(results_dir).mkdir(parents=True, exist_ok=True)
         (spec.run_dir(results_dir) / "result.json").write_text("{}")

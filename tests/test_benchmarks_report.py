@@ -554,3 +554,36 @@ def test_selection_rules_pick_checkpoints_after_the_warmup(tmp_path):
     # seed (no standard error); the paper's 4401.4 − 3714.5 = +686.9.
     assert "| Hopper-v5 | add-on | +300 (1 of 1), holds (+687) |" in text
     assert len(pd.read_csv(csv, comment="#")) == 6  # 2 runs × 3 rules
+
+
+def test_kept_checkpoints_are_reselected_by_add_on_return(results, tmp_path, capsys):
+    from benchmarks.report_selection import pick_steps
+    from benchmarks.reselect import main as reselect
+    from benchmarks.training import run_one
+
+    # The customization again, in a results folder of its own (beside a copy of its prior), keeping every
+    # periodic evaluation's policy.
+    shutil.copytree(SOFT.run_dir(results), SOFT.run_dir(tmp_path))
+    run_one(RESIDUAL, tmp_path, command="pytest", keep_checkpoints=True)
+    kept_dir, grid_dir = RESIDUAL.run_dir(tmp_path), RESIDUAL.run_dir(results)
+    evaluations = pd.read_csv(kept_dir / "evaluations.csv")
+    steps = sorted(evaluations["timesteps"].unique())
+    periodic = kept_dir / "checkpoints" / "periodic"
+    assert sorted(int(p.stem.split("-")[1]) for p in periodic.glob("step-*.zip")) == steps
+    # Keeping them changes no update and no evaluation: the same run as the shared one.
+    pd.testing.assert_frame_equal(evaluations, pd.read_csv(grid_dir / "evaluations.csv"))
+
+    assert reselect(["--budget", "smoke", "--results-dir", str(tmp_path)]) == 0
+    step = pick_steps(kept_dir)["add-on"][0]
+    assert f"smoke/HalfCheetah-v5/residual/seed0: evaluated step {step}" in capsys.readouterr().out
+    frame = pd.read_csv(kept_dir / "eval_best_addon.csv")
+    assert (frame["timesteps"] == step).all() and (frame["checkpoint"] == "best_addon").all()
+    assert len(frame) == 2  # the smoke budget's final episodes
+    if step == steps[-1]:  # the last policy: the same deterministic episodes as eval_final.csv
+        final = pd.read_csv(kept_dir / "eval_final.csv")
+        assert frame["total_return"].tolist() == pytest.approx(final["total_return"].tolist())
+    assert reselect(["--budget", "smoke", "--results-dir", str(tmp_path)]) == 0
+    assert "up to date" in capsys.readouterr().out
+    # A run trained without --keep-checkpoints cannot be reselected, and says why.
+    assert reselect(["--budget", "smoke", "--results-dir", str(results)]) == 1
+    assert "train the run with benchmarks.run --keep-checkpoints" in capsys.readouterr().err

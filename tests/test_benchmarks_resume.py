@@ -191,7 +191,7 @@ def test_partial_run_with_other_settings_restarts(results, tmp_path, monkeypatch
 
 
 def test_dependents_of_a_failed_prior_are_skipped(tmp_path, monkeypatch):
-    def crash(spec, results_dir, command):
+    def crash(spec, results_dir, command, keep_checkpoints=False):
         return "failed: boom"
 
     monkeypatch.setattr(run_cli, "_run_in_worker", crash)
