@@ -52,9 +52,10 @@ def warmup_steps(run_dir: Path) -> float:
 
 
 def pick_steps(run_dir: Path) -> dict[str, tuple[int, pd.Series]] | None:
-    """Each rule's periodic evaluation of a run: ``{rule: (step, its mean quantities)}``, or None where no
-    evaluation follows the warm-up."""
-    means = pd.read_csv(run_dir / "evaluations.csv").groupby("timesteps")[list(QUANTITIES)].mean()
+    """Each rule's periodic evaluation of a run: ``{rule: (step, its mean quantities and ``episodes``)}``,
+    or None where no evaluation follows the warm-up."""
+    grouped = pd.read_csv(run_dir / "evaluations.csv").groupby("timesteps")
+    means = grouped[list(QUANTITIES)].mean().assign(episodes=grouped.size())
     eligible = means[(means.index > warmup_steps(run_dir)) & (means.index > 0)]
     if eligible.empty:
         return None
@@ -78,11 +79,9 @@ def select_checkpoints(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
         picks = pick_steps(run_dir)
         if picks is None:
             continue
-        evaluations = pd.read_csv(run_dir / "evaluations.csv")
         for rule, (step, means) in picks.items():
             row = {"env": info["env"], "variant": info["variant"], "seed": info["seed"], "rule": rule}
-            row |= {"timesteps": step, **means.to_dict()}
-            row["episodes"] = int((evaluations["timesteps"] == step).sum())
+            row |= {"timesteps": step, **means.to_dict(), "episodes": int(means["episodes"])}
             row["reproduces_grid"] = step == info.get("best_step") if rule == "total" else np.nan
             rows.append(row)
     return pd.DataFrame(rows)
