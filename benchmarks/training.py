@@ -46,6 +46,7 @@ from benchmarks.config import (
 from benchmarks.evaluation import FINAL_EVAL_SEED, PeriodicEvaluation, evaluate, summary
 from benchmarks.runlock import acquire_lock
 from sb3_rpg import ResidualPPO, SoftPPO
+from sb3_rpg.envs import StepInfoLogger
 
 RESULT_FILE = "result.json"
 ALGORITHMS = {"SoftPPO": SoftPPO, "ResidualPPO": ResidualPPO}
@@ -288,7 +289,9 @@ def _train_and_evaluate(
     callback = PeriodicEvaluation(spec, run_dir, warmup_steps, resume, keep_checkpoints)
     done = resume.step if resume is not None else 0
     if done < budget.timesteps:
-        model.learn(budget.timesteps - done, callback=callback, reset_num_timesteps=resume is None)
+        # rollout/basic_reward etc.: the basic task in the log of runs that do not train on it
+        callbacks = [callback, StepInfoLogger()]
+        model.learn(budget.timesteps - done, callback=callbacks, reset_num_timesteps=resume is None)
         train_seconds = callback.train_seconds
         # The final policy is a periodic point (and a best candidate) too, and a resume point: a kill
         # during the final evaluations below resumes here, with best.zip and resume.json agreeing.

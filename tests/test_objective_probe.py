@@ -47,3 +47,15 @@ def test_objective_probe_scores_checkpoints_under_their_prior(results, tmp_path)
     assert steps[0] == 0
     assert at_start["kl_to_prior"].tolist() == pytest.approx([0.0, 0.0], abs=1e-9)
     assert "| prior seed0 |" in (out / "objective_probe.md").read_text()
+
+
+def test_smoke_runs_log_the_basic_task_per_rollout(results):
+    from benchmarks.curve_table import read_updates
+
+    # The customization trains on r_R alone; its log still shows the basic reward per step (StepInfoLogger).
+    log = read_updates(RESIDUAL.run_dir(results))
+    for key in ("rollout/basic_reward", "rollout/addon_reward", "rollout/addon_metric"):
+        assert log[key].notna().any(), key
+    # HalfCheetah's r_R = -|θ|: the logged add-on reward is minus the logged add-on metric.
+    rows = log.dropna(subset=["rollout/addon_reward"])
+    assert rows["rollout/addon_reward"].tolist() == pytest.approx((-rows["rollout/addon_metric"]).tolist())

@@ -8,6 +8,7 @@ Importing this package registers ``sb3_rpg/HalfCheetah-v5``, ``sb3_rpg/Hopper-v5
 
 from sb3_rpg.envs.ant import AntAddonEnv
 from sb3_rpg.envs.base import INFO_KEYS, REWARD_MODES, AddonRewardMixin, V3AliveBonusMixin, check_reward_mode
+from sb3_rpg.envs.callbacks import StepInfoLogger
 from sb3_rpg.envs.evaluation import EVALUATION_COLUMNS, evaluate_episodes
 from sb3_rpg.envs.half_cheetah import DEFAULT_HALF_CHEETAH_JOINT, HALF_CHEETAH_JOINTS, HalfCheetahAddonEnv
 from sb3_rpg.envs.hopper import HopperAddonEnv
@@ -43,6 +44,7 @@ __all__ = [
     "AntAddonEnv",
     "HalfCheetahAddonEnv",
     "HopperAddonEnv",
+    "StepInfoLogger",
     "V3AliveBonusMixin",
     "check_reward_mode",
     "evaluate_episodes",
