@@ -8,9 +8,13 @@ them to ``benchmarks/results/throughput.json`` and ``.md``.
 
     python benchmarks/throughput.py [--env HalfCheetah-v5] [--rounds 5] [--steps-per-round 16384]
     python benchmarks/throughput.py --block Hopper-v5 --out benchmarks/results/throughput_hopper_block
+    python benchmarks/throughput.py --env sb3_rpg/HalfCheetah-v5 --step-info-logger \
+        --out benchmarks/results/throughput_step_info_logger
 
 ``--block ENV`` measures with the benchmark grid's PPO block of that env instead (``ppo.yml``: its
 n_envs, n_steps, minibatch, epochs and network; observations normalized by VecNormalize as there).
+``--step-info-logger`` adds a fourth row, ResidualPPO learning with ``callback=StepInfoLogger()`` (give an
+``sb3_rpg/`` env, whose steps report the infos it averages).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_rpg import ResidualPPO, SoftPPO
+from sb3_rpg.envs import StepInfoLogger
 
 RESULTS = Path(__file__).parent / "results"
 # The developers' reference setting: 8 envs x 512 steps, minibatch 512, 5 epochs.
@@ -97,13 +102,19 @@ def main() -> None:
     parser.add_argument("--steps-per-round", type=int, default=16384)
     parser.add_argument("--block", default=None, help="use ppo.yml's block of this env (and this env)")
     parser.add_argument("--out", type=Path, default=RESULTS / "throughput")
+    parser.add_argument(
+        "--step-info-logger", action="store_true", help="add ResidualPPO with callback=StepInfoLogger()"
+    )
     args = parser.parse_args()
     th.set_num_threads(1)
     hyperparams, n_envs, normalize = settings(args.block)
     env_id = f"sb3_rpg/{args.block}" if args.block else args.env
 
-    names = ["PPO", "SoftPPO", "ResidualPPO"]
-    models = {name: build(name, env_id, 0, hyperparams, n_envs, normalize) for name in names}
+    names = ["PPO", "SoftPPO", "ResidualPPO"] + (
+        ["ResidualPPO+StepInfoLogger"] if args.step_info_logger else []
+    )
+    models = {name: build(name.split("+")[0], env_id, 0, hyperparams, n_envs, normalize) for name in names}
+    callbacks = {name: StepInfoLogger() if name.endswith("+StepInfoLogger") else None for name in names}
     # The only work SoftPPO/ResidualPPO add is the per-rollout rewrite: time it directly too, since a
     # ratio of two noisy rates on a shared machine can hide (or invent) a few percent.
     rewrite_seconds = {name: 0.0 for name in names[1:]}
@@ -116,16 +127,17 @@ def main() -> None:
             rewrite_seconds[name] += time.process_time() - start
 
         buffer.rewrite_rewards = timed
-    for model in models.values():  # warm-up: first rollout, allocations
-        model.learn(hyperparams["n_steps"] * n_envs)
+    for name, model in models.items():  # warm-up: first rollout, allocations
+        model.learn(hyperparams["n_steps"] * n_envs, callback=callbacks[name])
     rates: dict[str, list[float]] = {name: [] for name in names}
     wall_rates: dict[str, list[float]] = {name: [] for name in names}
     rewrite_seconds = {name: 0.0 for name in names[1:]}  # count the measured rounds only
     for round_index in range(args.rounds):
-        order = names[round_index % 3 :] + names[: round_index % 3]  # rotate who goes first
+        first = round_index % len(names)
+        order = names[first:] + names[:first]  # rotate who goes first
         for name in order:
             start, wall_start = time.process_time(), time.perf_counter()
-            models[name].learn(args.steps_per_round, reset_num_timesteps=False)
+            models[name].learn(args.steps_per_round, reset_num_timesteps=False, callback=callbacks[name])
             rates[name].append(args.steps_per_round / (time.process_time() - start))
             wall_rates[name].append(args.steps_per_round / (time.perf_counter() - wall_start))
 
