@@ -6,7 +6,7 @@ objective itself prefers the collapsed gait, or falls into a worse optimum of J.
 with stochastic actions as in training, every periodic checkpoint of one run (``benchmarks.run
 --keep-checkpoints``) and every prior of a folder of Soft PPO runs, and scores each policy under each
 prior's J (the run's α̂ and ω'), beside its basic and add-on return and, for HalfCheetah, how often the
-torso is upside down (cos of the root pitch below 0).
+torso is upside down (cos of the root pitch below 0; NaN on the other tasks).
 
 A prior scored under its own J gets its mean add-on reward (its KL to itself is 0): the value a
 customization that imitated its prior would reach. Writes ``<out>/objective_probe.csv`` (one row per
@@ -32,9 +32,9 @@ import pandas as pd
 import torch as th
 import yaml
 
-import sb3_rpg.envs  # noqa: F401  (registers the sb3_rpg/ ids)
 from benchmarks.report import _markdown
-from sb3_rpg.common.prior import load_prior_policy
+from sb3_rpg.common.prior import load_prior_policy, prior_log_prob
+from sb3_rpg.envs import HalfCheetahAddonEnv
 
 
 def _load(path: Path):
@@ -45,50 +45,55 @@ def _load(path: Path):
     return policy, (vec_normalize.normalize_obs if vec_normalize is not None else (lambda obs: obs))
 
 
-def _log_prob(policy, obs: np.ndarray, action: th.Tensor) -> float:
-    with th.no_grad():
-        return float(policy.get_distribution(th.as_tensor(obs[None], dtype=th.float32)).log_prob(action))
-
-
 def rollout(
     policy_path: Path, prior_paths: dict[str, Path], env_id: str, episodes: int, seed: int
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Per-step log-probs under every prior, and the episode statistics, of ``episodes`` episodes."""
+    """Per-step log-probs under the policy and every prior, and the episode statistics, of ``episodes``
+    episodes. The policy acts step by step; the log-probs are one batched pass per policy afterwards."""
     policy, normalize = _load(policy_path)
-    priors = {name: _load(path) for name, path in prior_paths.items()}
     env = gym.make(env_id, reward="full")
     th.manual_seed(seed)
-    rows, flipped, speed, basic, addon = [], [], [], [], []
+    observations, actions, basic, addon, flipped, speed = [], [], [], [], [], []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
         done = False
         while not done:
             with th.no_grad():
-                distribution = policy.get_distribution(th.as_tensor(normalize(obs)[None], dtype=th.float32))
-                action = distribution.sample()
-                log_prob = float(distribution.log_prob(action))
-            row = {"log_prob": log_prob}
-            for name, (prior, prior_normalize) in priors.items():
-                row[name] = _log_prob(prior, prior_normalize(obs), action)
-            clipped = np.clip(action.numpy()[0], env.action_space.low, env.action_space.high)
+                action = policy.get_distribution(
+                    th.as_tensor(normalize(obs)[None], dtype=th.float32)
+                ).sample()
+            observations.append(obs)
+            actions.append(action.numpy()[0])
+            clipped = np.clip(actions[-1], env.action_space.low, env.action_space.high)
             obs, _, terminated, truncated, info = env.step(clipped)
             done = terminated or truncated
-            row["addon_reward"] = info["addon_reward"]
-            rows.append(row)
             basic.append(info["basic_reward"])
             addon.append(info["addon_reward"])
             data = env.unwrapped.data
-            flipped.append(np.cos(data.qpos[2]) < 0)
+            # HalfCheetah's qpos[2] is the root pitch (Hopper's is the height): upside down where cos < 0.
+            flipped.append(
+                np.cos(data.qpos[2]) < 0 if isinstance(env.unwrapped, HalfCheetahAddonEnv) else np.nan
+            )
             speed.append(data.qvel[0])
     env.close()
+    raw, actions = np.asarray(observations), np.asarray(actions)
+    steps = pd.DataFrame(
+        {
+            "log_prob": prior_log_prob(policy, normalize(raw), actions).astype(np.float64),
+            "addon_reward": addon,
+        }
+    )
+    for name, path in prior_paths.items():
+        prior, prior_normalize = _load(path)
+        steps[name] = prior_log_prob(prior, prior_normalize(raw), actions).astype(np.float64)
     stats = {
         "basic_return": float(np.sum(basic)) / episodes,
         "addon_return": float(np.sum(addon)) / episodes,
         "upside_down": float(np.mean(flipped)),
         "forward_speed": float(np.mean(speed)),
-        "length": len(rows) / episodes,
+        "length": len(steps) / episodes,
     }
-    return pd.DataFrame(rows), stats
+    return steps, stats
 
 
 def probe(run_dir: Path, priors_dir: Path, episodes: int, seed: int) -> pd.DataFrame:
