@@ -166,6 +166,17 @@ def evaluate(
     )
 
 
+def write_final_evaluation(run_dir: Path, spec: RunSpec, checkpoint: str, episodes: pd.DataFrame) -> None:
+    """Write a checkpoint's final-evaluation episodes as ``eval_<checkpoint>.csv``, labelled with the run
+    (``env``, ``variant``, ``run_seed``) and the checkpoint (``final``, ``best``) as the report reads them."""
+    frame = episodes.copy()
+    for position, (column, value) in enumerate(
+        (("env", spec.env), ("variant", spec.variant), ("run_seed", spec.seed), ("checkpoint", checkpoint))
+    ):
+        frame.insert(position, column, value)
+    frame.to_csv(Path(run_dir) / f"eval_{checkpoint}.csv", index=False)
+
+
 def summary(frame: pd.DataFrame) -> dict[str, float]:
     columns = ("total_return", "basic_return", "addon_return", "addon_metric_mean", "length")
     return {f"{column}_mean": float(frame[column].mean()) for column in columns} | {

@@ -37,22 +37,10 @@ import yaml
 from stable_baselines3.common.save_util import load_from_zip_file
 
 from benchmarks.checkpoints import checkpoint_files, write_atomic
-from benchmarks.config import BUDGETS, DEFAULT_RUNS_DIR, PRIOR_VARIANT, make_spec, resolve_env
-from benchmarks.evaluation import FINAL_EVAL_SEED, evaluate, summary
+from benchmarks.config import BUDGETS, DEFAULT_RUNS_DIR, PRIOR_VARIANT, VARIANTS, make_spec, resolve_env
+from benchmarks.evaluation import FINAL_EVAL_SEED, evaluate, summary, write_final_evaluation
 from benchmarks.training import RESULT_FILE, run_config
 from sb3_rpg.common.prior import check_prior_spaces, load_prior_policy, sibling_vec_normalize
-
-#: Columns of ``evaluations.csv``, as :class:`benchmarks.evaluation.PeriodicEvaluation` writes them.
-CURVE_COLUMNS = [
-    "timesteps",
-    "episode",
-    "seed",
-    "total_return",
-    "basic_return",
-    "addon_return",
-    "addon_metric_mean",
-    "length",
-]
 
 
 def sha256(path: Path) -> str:
@@ -133,15 +121,11 @@ def install_prior(
         shutil.copyfile(vec_normalize, stats_path)
         # evaluate() passes the policy on to evaluate_episodes, which takes any SB3 policy.
         episodes = evaluate(policy, spec, BUDGETS[budget].final_episodes, FINAL_EVAL_SEED, stats_path)  # type: ignore[arg-type]
-        curve = episodes.assign(timesteps=steps)[CURVE_COLUMNS]
+        curve = episodes.copy()
+        curve.insert(0, "timesteps", steps)  # as PeriodicEvaluation writes evaluations.csv
         curve.to_csv(run_dir / "evaluations.csv", index=False)
         for name in ("final", "best"):
-            frame = episodes.copy()
-            for position, (column, value) in enumerate(
-                (("env", spec.env), ("variant", spec.variant), ("run_seed", spec.seed), ("checkpoint", name))
-            ):
-                frame.insert(position, column, value)
-            frame.to_csv(run_dir / f"eval_{name}.csv", index=False)
+            write_final_evaluation(run_dir, spec, name, episodes)
         config = run_config(spec, results_dir, command) | {"installed_prior": source}
         write_atomic(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         result = {
@@ -155,9 +139,9 @@ def install_prior(
             "train_seconds": None,
             "total_seconds": None,
             "steps_per_second": None,
-            "best_objective": "basic_return",
+            "best_objective": VARIANTS[PRIOR_VARIANT].objective,
             "best_step": steps,
-            "best_periodic_value": float(episodes["basic_return"].mean()),
+            "best_periodic_value": float(episodes[VARIANTS[PRIOR_VARIANT].objective].mean()),
             "final": summary(episodes),
             "best": summary(episodes),
             "prior": None,

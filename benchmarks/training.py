@@ -43,7 +43,13 @@ from benchmarks.config import (
     algorithm_kwargs,
     coefficients,
 )
-from benchmarks.evaluation import FINAL_EVAL_SEED, PeriodicEvaluation, evaluate, summary
+from benchmarks.evaluation import (
+    FINAL_EVAL_SEED,
+    PeriodicEvaluation,
+    evaluate,
+    summary,
+    write_final_evaluation,
+)
 from benchmarks.runlock import acquire_lock
 from sb3_rpg import ResidualPPO, SoftPPO
 from sb3_rpg.envs import StepInfoLogger
@@ -315,11 +321,7 @@ def _train_and_evaluate(
             best_model, spec, budget.final_episodes, FINAL_EVAL_SEED, stats if stats.exists() else None
         )
     for name, frame in (("final", final), ("best", best)):
-        frame.insert(0, "checkpoint", name)
-        frame.insert(0, "run_seed", spec.seed)
-        frame.insert(0, "variant", spec.variant)
-        frame.insert(0, "env", spec.env)
-        frame.to_csv(run_dir / f"eval_{name}.csv", index=False)
+        write_final_evaluation(run_dir, spec, name, frame)
 
     result = {
         "status": "finished",
