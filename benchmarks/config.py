@@ -63,8 +63,8 @@ BUDGETS: dict[str, Budget] = {
     # The paper's protocol: 5M steps (Appendix D.2), 5 seeds x 100 episodes = 500 episodes per cell.
     "paper": Budget("paper", 5_000_000, (0, 1, 2, 3, 4), final_episodes=100),
     # A sanity check of the trends within a CPU-day for one env. Hopper's block (the paper budget's) starts
-    # hopping only after 0.6-0.9M steps (benchmarks/runs/paper/Hopper-v5/soft/seed{0,1}/evaluations.csv:
-    # 415 and 531 basic return at 381k steps, 3340 and 3216 at 889k), so its quick runs get 1M.
+    # hopping after 0.25-1.0M steps (benchmarks/runs/paper/Hopper-v5/soft/seed{0..4}/evaluations.csv: basic
+    # return 2947, 247, 515, 2628, 3141 at 381k steps; seed 2 646 at 889k, 1498 at 1.02M), so its quick runs get 1M.
     "quick": Budget("quick", 400_000, (0, 1), final_episodes=20, env_timesteps=(("Hopper-v5", 1_000_000),)),
     # Proves the pipeline only (two rollouts of 2048 steps, short evaluation episodes): numbers mean nothing.
     "smoke": Budget(
