@@ -53,6 +53,17 @@ def run_folders(results_dir: Path, budget: str) -> list[Path]:
     return sorted(path.parent for path in (Path(results_dir) / budget).glob("*/*/seed*/config.yaml"))
 
 
+def _linked(path: Path, root: Path) -> bool:
+    """Whether ``path``, below ``root``, is reached through a symbolic link.
+
+    Results folders that pool runs of other folders (``hopper_search/i_seeds0to9``) or borrow their
+    priors (a candidate's ``soft`` linking to the grid's) hold such links; the runs behind them are
+    recorded with the folder they live in.
+    """
+    parts = path.relative_to(root).parts
+    return any(root.joinpath(*parts[:depth]).is_symlink() for depth in range(1, len(parts) + 1))
+
+
 def record_files(run_dir: Path, resume_points: bool = True) -> list[Path]:
     """The files of ``run_dir`` to commit (see the module docstring).
 
@@ -123,7 +134,7 @@ def _stage_once(
         repo = Path(_git(results_dir, "rev-parse", "--show-toplevel").strip())
     except subprocess.CalledProcessError as error:
         raise RuntimeError(f"{results_dir} is not inside a git repository: nothing to stage") from error
-    folders = run_folders(results_dir, budget)
+    folders = [run_dir for run_dir in run_folders(results_dir, budget) if not _linked(run_dir, results_dir)]
     wanted = {path.resolve() for run_dir in folders for path in record_files(run_dir, not keep_resume_points)}
     budget_dir = results_dir / budget
     tracked = (
@@ -131,6 +142,9 @@ def _stage_once(
         if budget_dir.exists()
         else set()
     )
+    # A tracked link belongs to the folder's layout, not to a run's record: untracking it would leave a
+    # clone without the runs it points to (a records commit once lost candidate k's soft/ so).
+    tracked = {path for path in tracked if not path.is_symlink()}
     if keep_resume_points:  # git keeps the resume point and the log of the same moment, consistent
         unfinished = [run_dir.resolve() for run_dir in folders if not is_finished(run_dir)]
 

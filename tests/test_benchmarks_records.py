@@ -199,6 +199,30 @@ def test_a_killed_run_continues_from_its_committed_record_in_a_fresh_clone(resul
     assert training.stale_reason(RESIDUAL, clone_runs) is None
 
 
+def test_records_leave_linked_runs_and_their_links_alone(results, tmp_path):
+    """A folder that borrows its priors through a link (a candidate's soft/ -> the grid's) stages its
+    own runs only, and the link stays tracked: untracked, a clone would lose the priors it names."""
+    from benchmarks import records
+
+    repo = tmp_path / "repo"
+    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
+    git = lambda *args: subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    )
+    git("init", "-q")
+    (repo / ".gitignore").write_text("runs/\n")
+    runs, candidate = repo / "runs", repo / "runs" / "candidate"
+    shutil.copytree(RESIDUAL.run_dir(runs), RESIDUAL.run_dir(candidate))
+    link = SOFT.run_dir(candidate).parent  # <budget>/<env>/soft -> the grid's soft/
+    link.symlink_to(os.path.relpath(SOFT.run_dir(runs).parent, link.parent))
+    git("add", "-f", str(link))
+    added, dropped = records.stage(candidate, "smoke")
+    assert dropped == [] and added == sorted(p.resolve() for p in records.record_files(RESIDUAL.run_dir(candidate)))
+    tracked = git("ls-files").stdout.split()
+    assert "runs/candidate/smoke/HalfCheetah-v5/soft" in tracked  # the link itself
+    assert not [path for path in tracked if path.startswith("runs/smoke/")]  # the grid's: not staged here
+
+
 def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, monkeypatch, capsys):
     from benchmarks import records
 
