@@ -217,7 +217,9 @@ def test_records_leave_linked_runs_and_their_links_alone(results, tmp_path):
     link.symlink_to(os.path.relpath(SOFT.run_dir(runs).parent, link.parent))
     git("add", "-f", str(link))
     added, dropped = records.stage(candidate, "smoke")
-    assert dropped == [] and added == sorted(p.resolve() for p in records.record_files(RESIDUAL.run_dir(candidate)))
+    assert dropped == [] and added == sorted(
+        p.resolve() for p in records.record_files(RESIDUAL.run_dir(candidate))
+    )
     tracked = git("ls-files").stdout.split()
     assert "runs/candidate/smoke/HalfCheetah-v5/soft" in tracked  # the link itself
     assert not [path for path in tracked if path.startswith("runs/smoke/")]  # the grid's: not staged here
