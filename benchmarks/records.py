@@ -49,19 +49,19 @@ PROGRESS_LOGS = "logs*/progress.csv"
 
 
 def run_folders(results_dir: Path, budget: str) -> list[Path]:
-    """The budget's run folders (``<budget>/<env>/<variant>/seed<k>``) that hold a ``config.yaml``."""
-    return sorted(path.parent for path in (Path(results_dir) / budget).glob("*/*/seed*/config.yaml"))
+    """The budget's run folders (``<budget>/<env>/<variant>/seed<k>``) that hold a ``config.yaml``,
+    leaving out those reached through a symbolic link: results folders that pool runs of other folders
+    (``hopper_search/i_seeds0to9``) or borrow their priors (a candidate's ``soft`` linking to the grid's)
+    hold such links, and the runs behind them are recorded with the folder they live in."""
+    root = Path(results_dir)
 
+    def linked(run_dir: Path) -> bool:
+        parts = run_dir.relative_to(root).parts
+        return any(root.joinpath(*parts[:depth]).is_symlink() for depth in range(1, len(parts) + 1))
 
-def _linked(path: Path, root: Path) -> bool:
-    """Whether ``path``, below ``root``, is reached through a symbolic link.
-
-    Results folders that pool runs of other folders (``hopper_search/i_seeds0to9``) or borrow their
-    priors (a candidate's ``soft`` linking to the grid's) hold such links; the runs behind them are
-    recorded with the folder they live in.
-    """
-    parts = path.relative_to(root).parts
-    return any(root.joinpath(*parts[:depth]).is_symlink() for depth in range(1, len(parts) + 1))
+    return sorted(
+        path.parent for path in (root / budget).glob("*/*/seed*/config.yaml") if not linked(path.parent)
+    )
 
 
 def record_files(run_dir: Path, resume_points: bool = True) -> list[Path]:
@@ -134,7 +134,7 @@ def _stage_once(
         repo = Path(_git(results_dir, "rev-parse", "--show-toplevel").strip())
     except subprocess.CalledProcessError as error:
         raise RuntimeError(f"{results_dir} is not inside a git repository: nothing to stage") from error
-    folders = [run_dir for run_dir in run_folders(results_dir, budget) if not _linked(run_dir, results_dir)]
+    folders = run_folders(results_dir, budget)
     wanted = {path.resolve() for run_dir in folders for path in record_files(run_dir, not keep_resume_points)}
     budget_dir = results_dir / budget
     tracked = (

@@ -17,6 +17,20 @@ from benchmarks.config import BUDGETS
 from benchmarks.training import run_one
 
 
+def _git_repo_with_smoke_runs(results, tmp_path):
+    """A git repository holding a copy of the smoke runs under an ignored ``runs/``, as
+    benchmarks/runs/ is (records are added with -f); returns it and a ``git(*args)`` runner."""
+    repo = tmp_path / "repo"
+    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)
+
+    git("init", "-q")
+    (repo / ".gitignore").write_text("runs/\n")
+    return repo, git
+
+
 def test_lock_keeps_a_second_runner_off_a_live_run(results, tmp_path, monkeypatch):
     from benchmarks import runlock as training
 
@@ -95,13 +109,7 @@ def test_run_of_a_dead_process_is_taken_back(tmp_path, monkeypatch):
 def test_records_commit_what_the_report_and_the_next_machine_need(results, tmp_path):
     from benchmarks import records
 
-    repo = tmp_path / "repo"
-    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
-    git = lambda *args: subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    )
-    git("init", "-q")
-    (repo / ".gitignore").write_text("runs/\n")  # as benchmarks/runs/ is: records are added with -f
+    repo, git = _git_repo_with_smoke_runs(results, tmp_path)
     runs = repo / "runs"
     soft, residual = SOFT.run_dir(runs), RESIDUAL.run_dir(runs)
     record = {"config.yaml", "evaluations.csv", "eval_final.csv", "eval_best.csv", "result.json"}
@@ -204,13 +212,7 @@ def test_records_leave_linked_runs_and_their_links_alone(results, tmp_path):
     own runs only, and the link stays tracked: untracked, a clone would lose the priors it names."""
     from benchmarks import records
 
-    repo = tmp_path / "repo"
-    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
-    git = lambda *args: subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    )
-    git("init", "-q")
-    (repo / ".gitignore").write_text("runs/\n")
+    repo, git = _git_repo_with_smoke_runs(results, tmp_path)
     runs, candidate = repo / "runs", repo / "runs" / "candidate"
     shutil.copytree(RESIDUAL.run_dir(runs), RESIDUAL.run_dir(candidate))
     link = SOFT.run_dir(candidate).parent  # <budget>/<env>/soft -> the grid's soft/
@@ -230,13 +232,7 @@ def test_records_commit_commits_the_records_and_nothing_else(results, tmp_path, 
 
     for variable in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
         monkeypatch.setenv(variable, "t@t")
-    repo = tmp_path / "repo"
-    shutil.copytree(results / "smoke", repo / "runs" / "smoke")
-    git = lambda *args: subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    )
-    git("init", "-q")
-    (repo / ".gitignore").write_text("runs/\n")
+    repo, git = _git_repo_with_smoke_runs(results, tmp_path)
     (repo / "notes.md").write_text("someone's work in progress")
     git("add", "notes.md")
     argv = ["--budget", "smoke", "--results-dir", str(repo / "runs"), "--commit"]
